@@ -1,0 +1,77 @@
+"""CPM codec: keypoints -> per-stage normalised Gaussian targets; belief maps -> keypoints.
+
+    codec = make_codec(cfg, num_keypoints)
+    ds = ds.map(codec.encode)                       # tf.data, TF ops
+    model.compile(loss=[codec.loss] * codec.num_stages)
+    xy, conf = codec.decode(model.predict(images))  # numpy, last stage
+
+`encode` imports TensorFlow when it runs (it runs inside tf.data); `loss` uses
+keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The module
+itself imports without TensorFlow.
+"""
+import numpy as np
+from keras import ops
+
+from engine.backbones import STRIDE
+from engine.heatmaps import decode_heatmaps, gaussian_targets
+
+EPSILON = 1e-7
+
+
+def belief_map_loss(y_true, y_pred):
+    """Cross-entropy between a softmax belief map and a target that sums to 1.
+
+    -sum over H x W cells and K keypoints of y_true * log(max(y_pred, 1e-7)), in
+    float32, averaged over the batch. An absent keypoint's all-zero target adds exactly 0.
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0)
+    per_image = -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
+    return ops.mean(per_image)
+
+
+class Codec:
+    """Targets and decoding for a CPM with `cfg["stages"]` stages on an S/8 grid."""
+
+    def __init__(self, cfg, num_keypoints):
+        self.input_size = int(cfg["input_size"])
+        if self.input_size % STRIDE:
+            raise ValueError(f"cpm: input_size must be a multiple of {STRIDE}, got {self.input_size}")
+        self.num_keypoints = int(num_keypoints)
+        self.map_size = self.input_size // STRIDE
+        self.stride = self.input_size / self.map_size
+        self.num_stages = int(cfg.get("stages", 6))
+        self.sigma = float(cfg.get("sigma", 1.0))
+
+    def targets(self, keypoints):
+        """TF: (K,3) keypoints in input pixels -> one (M,M,K) map per keypoint summing to 1 (or 0)."""
+        return gaussian_targets(keypoints, self.map_size, self.stride, self.sigma, normalize=True)
+
+    def encode(self, image, keypoints):
+        """TF, for ds.map: (S,S,3) image, (K,3) keypoints -> (image, num_stages identical targets)."""
+        import tensorflow as tf
+
+        target = self.targets(keypoints)
+        return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
+    loss = staticmethod(belief_map_loss)
+
+    def stage_maps(self, outputs):
+        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stage."""
+        if isinstance(outputs, dict):
+            outputs = [outputs[f"stage{t}"] for t in range(1, len(outputs) + 1)]
+        elif not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return [np.asarray(o, np.float32) for o in outputs]
+
+    def decode_stages(self, outputs):
+        """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stage."""
+        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
+
+    def decode(self, outputs):
+        """(xy (N,K,2) input pixels, conf (N,K) peak probability) from the last stage."""
+        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)
+
+
+def make_codec(cfg, num_keypoints):
+    return Codec(cfg, num_keypoints)

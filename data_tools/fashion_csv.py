@@ -1,0 +1,219 @@
+"""Read and write the FashionAI CSV format.
+
+`Annotations/train.csv`: image_id,image_category,<24 cells "x_y_v">. The reader
+validates every row and raises `DataError` naming the file, the row (1-based,
+counting the header as row 1, as a spreadsheet shows it) and the problem.
+"""
+import csv
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from data_tools import schema
+from data_tools.errors import DataError
+
+HEADER = ["image_id", "image_category", *schema.KEYPOINTS]
+ABSENT = "-1_-1_-1"
+
+
+@dataclasses.dataclass
+class Annotations:
+    """Images of one CSV: ids, categories and keypoints (N, 24, 3) as x, y, v."""
+
+    data_dir: Path
+    csv_path: Path
+    image_ids: list
+    categories: list
+    keypoints: np.ndarray  # float32 (N, 24, 3); absent points are (-1, -1, -1)
+
+    def __len__(self):
+        return len(self.image_ids)
+
+    def image_path(self, i):
+        return self.data_dir / self.image_ids[i]
+
+    def select(self, rows):
+        rows = list(rows)
+        return Annotations(self.data_dir, self.csv_path,
+                           [self.image_ids[i] for i in rows],
+                           [self.categories[i] for i in rows],
+                           self.keypoints[rows] if rows else self.keypoints[:0])
+
+    def of_category(self, category):
+        """The images of one category, or all of them for the joint model ('all')."""
+        if category == "all":
+            return self
+        return self.select(i for i, c in enumerate(self.categories) if c == category)
+
+
+def parse_cell(text, path=None, row=None, column=None):
+    """'x_y_v' → (x, y, v) floats; DataError naming the row for anything else."""
+    where = f"column {column}: " if column else ""
+    parts = str(text).strip().split("_")
+    if len(parts) != 3:
+        raise DataError(f"{where}cell {text!r} is not of the form x_y_v", path, row)
+    try:
+        x, y, v = (float(p) for p in parts)
+    except ValueError:
+        raise DataError(f"{where}cell {text!r} is not of the form x_y_v", path, row) from None
+    if not all(np.isfinite([x, y, v])):
+        raise DataError(f"{where}cell {text!r} has a non-finite number", path, row)
+    if v not in (-1.0, 0.0, 1.0):
+        raise DataError(f"{where}cell {text!r}: visibility must be -1, 0 or 1", path, row)
+    if v >= 0 and (x < 0 or y < 0):
+        raise DataError(f"{where}cell {text!r}: a present keypoint has a negative coordinate",
+                        path, row)
+    if v < 0:
+        return -1.0, -1.0, -1.0
+    return x, y, v
+
+
+def safe_image_path(data_dir, image_id, path=None, row=None):
+    """Resolve an image id inside data_dir; refuse ids that point outside it."""
+    if not image_id or image_id.strip() != image_id:
+        raise DataError(f"image id {image_id!r} is empty or has surrounding spaces", path, row)
+    root = Path(data_dir).resolve()
+    target = (root / image_id).resolve()
+    if os.path.isabs(image_id) or not target.is_relative_to(root):
+        raise DataError(f"image id {image_id!r} resolves outside the data folder {root}",
+                        path, row)
+    return target
+
+
+def _read_rows(csv_path):
+    """Rows of a CSV as lists of strings, with a clear error for unreadable files."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DataError("file not found", csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"not a readable CSV ({e})", csv_path) from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise DataError("the file is empty (no header)", csv_path)
+    return rows
+
+
+def _check_header(header, required, csv_path):
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}", csv_path, 1)
+    return {name: header.index(name) for name in required}
+
+
+def _check_category(category, csv_path, row):
+    if category not in schema.CATEGORIES:
+        raise DataError(f"unknown category {category!r} (expected one of "
+                        f"{', '.join(schema.CATEGORIES)})", csv_path, row)
+
+
+def read_annotations(csv_path, data_dir=None, allow_duplicates=False):
+    """Read and validate a FashionAI annotation CSV (train.csv or test_gt.csv).
+
+    data_dir defaults to the CSV's grandparent (DIR/Annotations/train.csv → DIR).
+    A repeated image id is an error unless allow_duplicates (check-data lists them).
+    """
+    csv_path = Path(csv_path)
+    data_dir = Path(data_dir) if data_dir is not None else csv_path.parent.parent
+    rows = _read_rows(csv_path)
+    columns = _check_header(rows[0], HEADER, csv_path)
+    if len(rows) == 1:
+        raise DataError("the file has a header but no rows", csv_path)
+    ids, categories = [], []
+    keypoints = np.full((len(rows) - 1, schema.NUM_KEYPOINTS, 3), -1.0, np.float32)
+    seen = {}
+    for n, cells in enumerate(rows[1:]):
+        row = n + 2
+        if len(cells) < len(rows[0]):
+            raise DataError(f"has {len(cells)} cells, the header has {len(rows[0])}",
+                            csv_path, row)
+        image_id = cells[columns["image_id"]]
+        category = cells[columns["image_category"]]
+        safe_image_path(data_dir, image_id, csv_path, row)
+        _check_category(category, csv_path, row)
+        if image_id in seen and not allow_duplicates:
+            raise DataError(f"duplicate image id {image_id!r} (first on row {seen[image_id]})",
+                            csv_path, row)
+        seen.setdefault(image_id, row)
+        for k, name in enumerate(schema.KEYPOINTS):
+            keypoints[n, k] = parse_cell(cells[columns[name]], csv_path, row, name)
+        ids.append(image_id)
+        categories.append(category)
+    return Annotations(data_dir, csv_path, ids, categories, keypoints)
+
+
+def read_test_list(csv_path, data_dir=None):
+    """Read test.csv (image_id,image_category): the images to predict."""
+    csv_path = Path(csv_path)
+    data_dir = Path(data_dir) if data_dir is not None else csv_path.parent
+    rows = _read_rows(csv_path)
+    columns = _check_header(rows[0], HEADER[:2], csv_path)
+    ids, categories = [], []
+    for n, cells in enumerate(rows[1:]):
+        row = n + 2
+        if len(cells) < 2:
+            raise DataError("needs image_id and image_category", csv_path, row)
+        image_id, category = cells[columns["image_id"]], cells[columns["image_category"]]
+        safe_image_path(data_dir, image_id, csv_path, row)
+        _check_category(category, csv_path, row)
+        ids.append(image_id)
+        categories.append(category)
+    if not ids:
+        raise DataError("the file has a header but no rows", csv_path)
+    return ids, categories
+
+
+def format_cell(x, y, v):
+    if v < 0:
+        return ABSENT
+    return f"{int(round(float(x)))}_{int(round(float(y)))}_{int(v)}"
+
+
+def atomic_write_text(path, text):
+    """Write a file so that a reader sees the old or the new content, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_rows(image_ids, categories, keypoints):
+    """CSV text in the FashionAI format. keypoints: (N, 24, 3) x, y, v."""
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for image_id, category, points in zip(image_ids, categories, keypoints):
+        writer.writerow([image_id, category, *(format_cell(*p) for p in points)])
+    return out.getvalue()
+
+
+def write_annotations(path, image_ids, categories, keypoints):
+    atomic_write_text(path, format_rows(image_ids, categories, keypoints))
+
+
+def write_submission(path, image_ids, categories, xy):
+    """A submission: `x_y_1` for each category's keypoints, `-1_-1_-1` for the others.
+
+    xy: (N, 24, 2) predicted points in original image pixels (other columns ignored).
+    """
+    points = np.full((len(image_ids), schema.NUM_KEYPOINTS, 3), -1.0, np.float32)
+    for n, category in enumerate(categories):
+        idx = schema.keypoint_indices(category)
+        points[n, idx, :2] = np.asarray(xy)[n, idx]
+        points[n, idx, 2] = 1
+    write_annotations(path, image_ids, categories, points)

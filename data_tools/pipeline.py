@@ -1,0 +1,171 @@
+"""One tf.data pipeline for every architecture.
+
+    (path, keypoints, index) → shuffle (training) → parallel map: read or take from
+    cache, letterbox, keypoints to input pixels, augment (training) → ignore_errors
+    → encode (optional) → batch → prefetch
+
+Keypoints leave the pipeline in input pixels (pixel centres at integers), absent
+points as (-1, -1, -1); `letterbox.to_original` maps predictions back.
+"""
+import hashlib
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from data_tools import augment as augment_lib
+from data_tools import cache as cache_lib
+from data_tools import letterbox, schema
+from data_tools.errors import DataError
+
+SPLIT_RULE = "val if zlib.crc32(image_id.encode('utf-8')) / 2**32 < val_fraction"
+
+
+# ---------------------------------------------------------------- split, scan, fingerprint
+
+def _hash_fraction(image_id):
+    """A stable number in [0, 1) per image id (crc32 does not change between runs,
+    unlike Python's hash())."""
+    return zlib.crc32(image_id.encode("utf-8")) / 2**32
+
+
+def split_train_val(ann, val_fraction=0.1):
+    """(train, val) by a stable hash of each image id; independent of row order.
+
+    With at least two images and val_fraction > 0, val is never empty: if no id
+    hashes below val_fraction, the id with the smallest hash goes to val.
+    """
+    fractions = np.array([_hash_fraction(s) for s in ann.image_ids])
+    is_val = fractions < val_fraction
+    if val_fraction > 0 and len(ann) >= 2 and not is_val.any():
+        is_val[np.argmin(fractions)] = True
+    return ann.select(np.flatnonzero(~is_val)), ann.select(np.flatnonzero(is_val))
+
+
+def _check_image(path):
+    """None if the file decodes, else the reason. JPEGs decode at 1/8 size (libjpeg
+    scales in the DCT), which is several times faster than a full decode."""
+    try:
+        letterbox.decode_image(letterbox.read_bytes(path), path,
+                               cv2.IMREAD_REDUCED_COLOR_8 | cv2.IMREAD_IGNORE_ORIENTATION)
+    except letterbox.ImageError as e:
+        return e.reason
+    return None
+
+
+def scan_images(ann, workers=None):
+    """[(image_id, reason)] for every image that is missing, empty or undecodable."""
+    paths = [ann.image_path(i) for i in range(len(ann))]
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:  # cv2 releases the GIL
+        reasons = list(pool.map(_check_image, paths))
+    return [(image_id, r) for image_id, r in zip(ann.image_ids, reasons) if r]
+
+
+def dataset_fingerprint(ann):
+    """Short hex digest of the annotations (ids, categories, keypoints) for config.json."""
+    h = hashlib.sha256()
+    h.update("\n".join(ann.image_ids).encode("utf-8"))
+    h.update(b"\0" + "\n".join(ann.categories).encode("utf-8"))
+    h.update(np.ascontiguousarray(ann.keypoints, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- per-element work (numpy)
+
+def keypoints_to_input(keypoints, transform, input_size):
+    """(K, 3) original pixels → input pixels; absent stay (-1, -1, -1), and so do
+    points that fall outside the input (the model could not be taught them)."""
+    out = np.full_like(keypoints, -1, dtype=np.float32)
+    present = keypoints[:, 2] >= 0
+    out[present, :2] = letterbox.to_input(keypoints[present, :2], transform)
+    out[present, 2] = keypoints[present, 2]
+    return augment_lib.drop_outside(out, (input_size, input_size))
+
+
+def _element_seed(random_value, index):
+    """Mix the per-epoch random draw with the image index into one augmentation seed."""
+    entropy = [int(random_value) % 2**63, int(index)]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+
+
+class _Loader:
+    """The numpy side of the map: one image in, letterboxed (and augmented) out."""
+
+    def __init__(self, names, input_size, augmenter=None, reader=None):
+        self.names = list(names)
+        self.input_size = int(input_size)
+        self.augmenter = augmenter
+        self.reader = reader
+
+    def __call__(self, path, keypoints, index, random_value):
+        if self.reader is not None:
+            image, transform = self.reader.get(int(index))
+        else:
+            image, transform = letterbox.letterbox(
+                letterbox.read_image(path.decode("utf-8")), self.input_size)
+        points = keypoints_to_input(keypoints, transform, self.input_size)
+        if self.augmenter is not None:
+            image, points = self.augmenter(image, points, self.names,
+                                           _element_seed(random_value, index))
+        return image, points, np.asarray(transform, np.float32)
+
+
+# ---------------------------------------------------------------- the dataset
+
+def make_dataset(ann, names, input_size, batch_size, encode=None, training=False, seed=0,
+                 augment_cfg=None, cache_path=None, drop_remainder=False, with_meta=False):
+    """A batched, prefetched tf.data.Dataset of the images in `ann`.
+
+    names: keypoint names the model predicts (a category's subset or all 24).
+    Yields, per batch:
+      encode given:  encode(image, keypoints) → (x, y), computed per element
+      with_meta:     {"image", "keypoints", "orig_keypoints", "transform", "index"}
+      otherwise:     {"image": float32 (S, S, 3) in [0, 1], "keypoints": float32 (K, 3)}
+    Training shuffles and augments, deterministically for a given seed (a new
+    order and new augmentations each epoch). Filter `ann` with scan_images first;
+    a bad image that slips through is dropped (with a warning), not fatal.
+    """
+    if encode is not None and with_meta:
+        raise ValueError("with_meta is for evaluation and pictures; it takes no encode")
+    if len(ann) == 0:
+        raise DataError("no images to make a dataset from", getattr(ann, "csv_path", None))
+    names = list(names)
+    size = int(input_size)
+    keypoints = ann.keypoints[:, [schema.INDEX[n] for n in names]].astype(np.float32)
+    paths = [str(ann.image_path(i)) for i in range(len(ann))]
+    reader = cache_lib.open_cache(cache_path, ann, size) if cache_path else None
+    augmenter = augment_lib.make_augmenter(augment_cfg) if training else None
+    loader = _Loader(names, size, augmenter, reader)
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, keypoints, np.arange(len(ann), dtype=np.int64)))
+    if training:
+        ds = ds.shuffle(len(ann), seed=seed, reshuffle_each_iteration=True)
+        # One draw per element and epoch: the same seed gives the same epochs.
+        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    else:
+        randoms = tf.data.Dataset.from_tensors(np.int64(0)).repeat()
+    ds = tf.data.Dataset.zip(ds, randoms)
+
+    def load(element, random_value):
+        path, orig, index = element
+        image, points, transform = tf.numpy_function(
+            loader, [path, orig, index, random_value], [tf.uint8, tf.float32, tf.float32],
+            stateful=False)
+        # numpy_function forgets shapes; the model and encode need them.
+        image.set_shape((size, size, 3))
+        points.set_shape((len(names), 3))
+        transform.set_shape((3,))
+        out = {"image": tf.cast(image, tf.float32) / 255.0, "keypoints": points}
+        if with_meta:
+            out.update(orig_keypoints=orig, transform=transform, index=index)
+        return out
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.ignore_errors(log_warning=True)
+    if encode is not None:
+        ds = ds.map(lambda d: encode(d["image"], d["keypoints"]),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

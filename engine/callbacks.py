@@ -1,0 +1,72 @@
+"""What happens at the end of every epoch: score, record, checkpoint, draw.
+
+One callback, in a fixed order chosen for crash safety: weights first, then
+history.csv, then state.json. state.json names the last finished epoch; on
+resume, history rows past it are dropped, so a kill between the steps never
+duplicates or loses an epoch.
+"""
+import math
+import time
+
+import keras
+import numpy as np
+
+
+class EpochEnd(keras.callbacks.Callback):
+    def __init__(self, run, evaluate, draw, history, state, train_images):
+        super().__init__()
+        self.run = run
+        self.evaluate = evaluate        # () -> metrics dict with ne, ne_per_stage
+        self.draw = draw                # (epoch, metrics) -> None, writes the picture
+        self.history = history          # rows so far (resume keeps them)
+        self.state = state              # {"epoch", "best_ne", "best_epoch"}
+        self.train_images = train_images
+        self.nan_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        self.train_seconds = None
+
+    def on_test_begin(self, logs=None):
+        # Validation runs inside the epoch; the throughput counts training alone.
+        if self.train_seconds is None:
+            self.train_seconds = time.perf_counter() - self.started
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            # Keep the last good checkpoint: nothing of this epoch is written.
+            self.nan_epoch = epoch + 1
+            self.model.stop_training = True
+            return
+        train_seconds = self.train_seconds or (time.perf_counter() - self.started)
+        result = self.evaluate()
+        row = {"epoch": epoch + 1}
+        row.update({k: f"{float(v):.6g}" for k, v in sorted(logs.items())
+                    if k != "learning_rate"})
+        for s, ne in enumerate(result["ne_per_stage"], start=1):
+            row[f"val_ne_stage{s}"] = _fmt(ne)
+        row["val_ne"] = _fmt(result["ne"])
+        row["learning_rate"] = f"{float(np.asarray(self.model.optimizer.learning_rate)):.6g}"
+        row["images_per_s"] = f"{self.train_images / max(train_seconds, 1e-9):.1f}"
+        row["epoch_seconds"] = f"{time.perf_counter() - self.started:.1f}"
+
+        self.run.save_weights(self.model, self.run.last_weights)
+        improved = result["ne"] is not None and (
+            self.state.get("best_ne") is None or result["ne"] < self.state["best_ne"])
+        if improved:
+            self.run.save_weights(self.model, self.run.best_weights)
+            self.state.update(best_ne=result["ne"], best_epoch=epoch + 1)
+        self.history.append(row)
+        self.run.write_history(self.history)
+        self.state["epoch"] = epoch + 1
+        self.run.write_state(self.state)
+        self.draw(epoch + 1, result)
+        stages = " ".join(_fmt(v) for v in result["ne_per_stage"])
+        print(f"epoch {epoch + 1}: val NE {_fmt(result['ne'])} (per stage {stages}; "
+              f"mean shape {_fmt(result['mean_shape_ne'])}), {row['images_per_s']} images/s",
+              flush=True)
+
+
+def _fmt(value):
+    return "nan" if value is None else f"{value:.4f}"

@@ -1,0 +1,76 @@
+"""`run.py evaluate`: Normalized Error of a prediction CSV, or of a trained run."""
+import json
+
+import numpy as np
+
+from data_tools import fashion_csv, schema
+from data_tools.errors import DataError
+from engine import metrics
+
+
+def align(pred_ann, gt_ann):
+    """Predictions in ground-truth order; every ground-truth image must be predicted."""
+    position = {image_id: i for i, image_id in enumerate(pred_ann.image_ids)}
+    missing = [i for i in gt_ann.image_ids if i not in position]
+    if missing:
+        raise DataError(f"{len(missing)} image(s) of the ground truth have no prediction, "
+                        f"first {missing[0]!r}", pred_ann.csv_path)
+    rows = [position[i] for i in gt_ann.image_ids]
+    pred = pred_ann.keypoints[rows]
+    for n, row in enumerate(rows):
+        if pred_ann.categories[row] != gt_ann.categories[n]:
+            raise DataError(f"category {pred_ann.categories[row]!r} differs from the ground "
+                            f"truth's {gt_ann.categories[n]!r}", pred_ann.csv_path, row + 2)
+        lacking = (gt_ann.keypoints[n, :, 2] == 1) & (pred[n, :, 2] < 0)
+        if lacking.any():
+            name = schema.KEYPOINTS[int(np.argmax(lacking))]
+            raise DataError(f"keypoint {name} is -1_-1_-1 but visible in the ground truth",
+                            pred_ann.csv_path, row + 2)
+    return pred
+
+
+def evaluate_csv(pred_path, gt_path):
+    gt = fashion_csv.read_annotations(gt_path)
+    pred = fashion_csv.read_annotations(pred_path, data_dir=gt.data_dir)
+    pred_points = align(pred, gt)
+    names = list(schema.KEYPOINTS)
+    result = metrics.normalized_error(pred_points[..., :2], gt.keypoints, gt.categories, names)
+    result["pck"] = metrics.pck(pred_points[..., :2], gt.keypoints, gt.categories, names)
+    return result
+
+
+def _fmt(value):
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def report_lines(result):
+    lines = [f"NE {_fmt(result['ne'])} over {result['points']} visible keypoints in "
+             f"{result['images']} images ({result['skipped_images']} images skipped: "
+             f"no normalising distance)"]
+    if result.get("ne_per_stage"):
+        lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
+    if result.get("mean_shape_ne") is not None:
+        lines.append(f"mean-shape baseline NE {_fmt(result['mean_shape_ne'])}")
+    lines.append("per category: " + "  ".join(
+        f"{c} {_fmt(v)}" for c, v in result["ne_per_category"].items()))
+    lines.append("per keypoint:")
+    lines += [f"  {name:<18} {_fmt(v)}" for name, v in result["ne_per_keypoint"].items()]
+    if result.get("pck"):
+        lines.append("PCK: " + "  ".join(f"@{t} {_fmt(v)}" for t, v in result["pck"].items()))
+    return lines
+
+
+def write_json(path, result):
+    fashion_csv.atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+
+
+def main(args):
+    if args.run:
+        from engine import run_eval
+        result = run_eval.evaluate_run(args.run)
+    else:
+        result = evaluate_csv(args.pred, args.gt)
+    print("\n".join(report_lines(result)))
+    if args.json:
+        write_json(args.json, result)
+    return 0

@@ -1,0 +1,285 @@
+"""`run.py train`: one engine for every architecture.
+
+    data folder → validated annotations → train/val split → tf.data (codec.encode)
+    → model.fit (precision, schedule, callbacks) → run folder
+
+Precision, devices and run folders are decided here and nowhere else.
+"""
+import datetime
+import math
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from data_tools import fashion_csv, pipeline, schema
+from data_tools.errors import DataError, UsageError
+from engine import architectures, data_source, presets, run_eval
+from engine.run_dir import RunDir, fresh_path, run_name
+
+VAL_FRACTION = 0.15
+PICTURE_IMAGES = 4
+
+
+# --- configuration -------------------------------------------------------------------
+def has_gpu():
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def new_config(args, gpu):
+    preset = presets.pick(args.preset, gpu)
+    if args.preset == "auto":
+        print(f"preset auto → {preset} ({'a GPU' if gpu else 'no GPU'} found)", flush=True)
+    cfg = presets.resolve(preset, args.arch, {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "backbone": args.backbone})
+    cfg["weights"] = args.weights
+    cfg["precision"] = pick_precision(args.precision, gpu)
+    cfg.update(category=args.category, seed=args.seed, cache=args.cache,
+               names=list(schema.keypoint_names(args.category)),
+               val_fraction=VAL_FRACTION,
+               split_rule=f"crc32(image_id) bucket < {VAL_FRACTION} → validation")
+    for key in ("epochs", "batch_size"):
+        if cfg[key] < 1:
+            raise UsageError(f"--{key.replace('_', '-')} must be at least 1")
+    return cfg
+
+
+def pick_precision(requested, gpu):
+    if requested == "auto":
+        return "mixed_float16" if gpu else "float32"
+    return requested
+
+
+def set_precision(policy):
+    import keras
+    keras.mixed_precision.set_global_policy(policy)
+
+
+# --- data -------------------------------------------------------------------------------
+def load_annotations(cfg, strict=False, run=None):
+    """The category's images, minus those that cannot be read (listed in the run folder)."""
+    csv_path = Path(cfg["data_dir"]) / data_source.TRAIN_CSV
+    ann = fashion_csv.read_annotations(csv_path).of_category(cfg["category"])
+    if len(ann) == 0:
+        raise DataError(f"no images of category {cfg['category']!r}", csv_path)
+    faults = pipeline.scan_images(ann)
+    if faults:
+        if strict:
+            image_id, reason = faults[0]
+            raise DataError(f"{len(faults)} image(s) cannot be used, first {image_id}: "
+                            f"{reason} (--strict)", csv_path)
+        bad = {image_id for image_id, _ in faults}
+        ann = ann.select(i for i, image_id in enumerate(ann.image_ids) if image_id not in bad)
+        print(f"skipping {len(faults)} unreadable or missing image(s)"
+              + (f", listed in {run.skipped_file}" if run else ""), flush=True)
+        if run:
+            run.write_skipped(faults)
+    return ann
+
+
+def split(cfg, ann):
+    train, val = pipeline.split_train_val(ann, cfg["val_fraction"])
+    if len(train) == 0 or len(val) == 0:
+        raise DataError(f"{len(ann)} image(s) of {cfg['category']} are too few to hold out "
+                        f"a validation split", ann.csv_path)
+    return train, val
+
+
+def datasets(cfg, codec, train, val):
+    common = dict(names=cfg["names"], input_size=cfg["input_size"],
+                  batch_size=cfg["batch_size"], seed=cfg["seed"])
+    cache = (lambda part: str(Path(cfg["run_dir"]) / f"cache-{part}.h5")) if cfg.get("cache") \
+        else (lambda part: None)
+    train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
+                                     augment_cfg=cfg["augment"], cache_path=cache("train"),
+                                     **common)
+    val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache("val"), **common)
+    meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache("val"), **common)
+    return train_ds, val_ds, meta_ds
+
+
+# --- model ------------------------------------------------------------------------------
+def build(cfg):
+    """The architecture's model and codec, compiled with Adam on a warm-up + cosine schedule."""
+    import keras
+    build_model, make_codec = architectures.load(cfg["arch"])
+    num_keypoints = len(cfg["names"])
+    try:
+        model = build_model(num_keypoints, cfg)
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    codec = make_codec(cfg, num_keypoints)
+    steps = max(1, math.ceil(cfg["train_images"] / cfg["batch_size"]))
+    warmup = min(cfg["warmup_epochs"], cfg["epochs"] - 1) * steps
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg["lr"] * (0.1 if warmup else 1.0),
+        decay_steps=max(1, cfg["epochs"] * steps - warmup), alpha=0.02,
+        warmup_target=cfg["lr"] if warmup else None, warmup_steps=warmup)
+    outputs = run_eval.as_list(model.outputs)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=[codec.loss] * len(outputs),
+                  jit_compile=has_gpu())
+    model.optimizer.build(model.trainable_variables)
+    return model, codec
+
+
+def load_weights(model, path):
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{path}: cannot load these weights into this model "
+                         f"({str(e).splitlines()[0]})") from None
+
+
+def make_evaluator(cfg, model, codec, train, val, meta_ds):
+    """A function that scores the model on the validation split, as metrics.json holds it."""
+    layout = run_eval.training_layout(train, cfg["names"], cfg["input_size"])
+
+    def evaluate():
+        prediction = run_eval.predict(model, codec, meta_ds)
+        return run_eval.score(prediction, val.categories, cfg["names"], layout,
+                              cfg["input_size"])
+    return evaluate
+
+
+# --- pictures ---------------------------------------------------------------------------
+def make_drawer(model, codec, cfg, run, meta_ds):
+    """A function that draws the stage-by-stage grid of a few fixed validation images."""
+    from engine import pictures
+    sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
+    images = np.asarray(sample["image"])
+    keypoints = np.asarray(sample["keypoints"])
+    gt_maps = np.stack([np.asarray(codec.encode(image, points)[1][0])
+                        for image, points in zip(sample["image"], sample["keypoints"])])
+    names = cfg["names"]
+    label = "stack" if cfg["arch"] == "hourglass" else "stage"
+
+    def draw(tag, result):
+        outputs = run_eval.as_list(model.predict_on_batch(images))
+        pred_xy, _ = codec.decode(outputs)
+        title = (f"{cfg['category']} {cfg['arch']} {tag}: val NE {result['ne']:.4f}"
+                 if result.get("ne") is not None else f"{cfg['category']} {cfg['arch']} {tag}")
+        pixels = (images * 255).round().astype(np.uint8)
+        path = run.heatmaps / (f"epoch_{tag:03d}.png" if isinstance(tag, int) else f"{tag}.png")
+        maps = codec.stage_maps(outputs)
+        if maps is None:
+            stage_xy = [xy for xy, _ in codec.decode_stages(outputs)]
+            return pictures.points_grid(path, pixels, stage_xy, keypoints, names, title=title)
+        return pictures.stage_grid(path, pixels, maps, gt_maps, pred_xy, keypoints, names,
+                                   title=title, stage_label=label)
+    return draw
+
+
+# --- the run ------------------------------------------------------------------------------
+def machine():
+    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip()
+
+
+def open_run(args, gpu):
+    """(run folder, config): a fresh one, or the existing one with --resume."""
+    if args.resume:
+        path = Path(args.out) / run_name(args.category, args.arch, args.name)
+        run = RunDir(path)
+        if not path.is_dir() or run.read_state() is None:
+            raise UsageError(f"--resume: {path} has no finished epoch to resume from")
+        cfg = run.read_config()
+        if args.epochs is not None:
+            cfg["epochs"] = args.epochs
+        return run, cfg
+    cfg = new_config(args, gpu)
+    run = RunDir(fresh_path(args.out, args.category, args.arch, args.name))
+    return run, cfg
+
+
+def main(args):
+    gpu = has_gpu()
+    run, cfg = open_run(args, gpu)
+    data_dir = cfg.get("data_dir") or data_source.resolve(
+        args.data_dir, cfg["synthetic_images_per_category"],
+        presets.DEFAULT_SYNTHETIC_IMAGES, seed=0)
+    data_source.check_layout(data_dir)
+    cfg["data_dir"] = str(Path(data_dir).resolve())
+    run.create()
+    cfg["run_dir"] = str(run.path)
+    set_precision(cfg["precision"])
+
+    ann = load_annotations(cfg, strict=args.strict, run=run)
+    train, val = split(cfg, ann)
+    cfg.update(train_images=len(train), val_images=len(val),
+               data_fingerprint=pipeline.dataset_fingerprint(ann))
+    cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
+    cfg.setdefault("machine", machine())
+    run.write_config(cfg)
+    print(f"run folder {run.path}: {cfg['arch']} on {cfg['category']}, {len(train)} train / "
+          f"{len(val)} val images from {cfg['data_dir']}, preset {cfg['preset']}, "
+          f"{cfg['precision']}", flush=True)
+
+    model, codec = build(cfg)
+    state = {"epoch": 0, "best_ne": None, "best_epoch": None}
+    history = []
+    if args.resume:
+        state = run.read_state()
+        load_weights(model, run.last_weights)
+        history = [row for row in run.read_history() if int(row["epoch"]) <= state["epoch"]]
+        print(f"resuming after epoch {state['epoch']}", flush=True)
+
+    train_ds, val_ds, meta_ds = datasets(cfg, codec, train, val)
+    evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+
+    draw = make_drawer(model, codec, cfg, run, meta_ds)
+    from engine.callbacks import EpochEnd
+    import keras
+    epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train))
+    callbacks = [epoch_end,
+                 keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
+    if state["epoch"] < cfg["epochs"]:
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg["epochs"],
+                  initial_epoch=state["epoch"], callbacks=callbacks,
+                  verbose=1 if sys.stdout.isatty() else 2)
+    if epoch_end.nan_epoch is not None:
+        print(f"error: the loss became NaN or infinite in epoch {epoch_end.nan_epoch}; "
+              f"stopped, the checkpoints of epoch {state['epoch']} are kept in "
+              f"{run.checkpoints}", file=sys.stderr)
+        return 1
+
+    result = finish(run, cfg, model, codec, evaluate, draw)
+    from engine.evaluation import report_lines
+    print("\n".join(report_lines(result)[:3]))
+    print(f"done: run folder {run.path}")
+    return 0
+
+
+def finish(run, cfg, model, codec, evaluate, draw):
+    """Score the best epoch's weights and write metrics.json and the final picture."""
+    if run.best_weights.is_file():
+        load_weights(model, run.best_weights)
+    result = evaluate()
+    state = run.read_state() or {}
+    result.update(category=cfg["category"], arch=cfg["arch"], preset=cfg["preset"],
+                  epoch=state.get("best_epoch"), epochs_trained=state.get("epoch"),
+                  train_images=cfg["train_images"], val_images=cfg["val_images"],
+                  parameters=int(model.count_params()))
+    run.write_metrics(result)
+    draw("best", result)
+    return result
+
+
+def evaluate_saved_run(run_path):
+    """Rebuild a run's model from its folder, load its best weights, rescore, rewrite metrics."""
+    run = RunDir(run_path)
+    cfg = run.read_config()
+    if not (run.best_weights.is_file() or run.last_weights.is_file()):
+        raise UsageError(f"{run.path} has no checkpoint to evaluate")
+    data_source.check_layout(cfg["data_dir"])
+    set_precision(cfg["precision"])
+    ann = load_annotations(cfg)
+    train, val = split(cfg, ann)
+    model, codec = build(cfg)
+    load_weights(model, run.best_weights if run.best_weights.is_file() else run.last_weights)
+    _, _, meta_ds = datasets(cfg, codec, train, val)
+    evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+    return finish(run, cfg, model, codec, evaluate,
+                  make_drawer(model, codec, cfg, run, meta_ds))

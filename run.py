@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""fashion keypoints: one command line for data, training, evaluation and pictures.
+
+    python run.py --arch cpm --category dress          # train (the default verb)
+    python run.py synth --out DIR --images-per-category N --seed S
+    python run.py check-data --data-dir DIR
+    python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
+    python run.py evaluate --run RUN
+    python run.py visualize --run RUN --image IMG [--out DIR]
+
+Bad input ends with one line on stderr and exit status 2, never a traceback.
+"""
+import argparse
+import os
+import sys
+
+ARCHS = ("cpm",)
+CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
+VERBS = ("train", "synth", "check-data", "evaluate", "visualize")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_train_args(p):
+    from engine.presets import PRESET_NAMES
+    p.add_argument("--arch", choices=ARCHS, default="cpm")
+    p.add_argument("--category", choices=CATEGORIES, default="dress")
+    p.add_argument("--data-dir", help="a FashionAI folder (default: data/fashionai if "
+                   "present, else a synthetic set generated once in data/synthetic)")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="auto")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--out", default="runs", help="folder that holds the run folders")
+    p.add_argument("--name", help="suffix of the run folder: <category>-<arch>-<name>")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backbone", help="vgg (the paper's trunk), vgg16, vgg19, resnet50, "
+                   "densenet121, densenet169, densenet201")
+    p.add_argument("--weights", choices=("imagenet", "none"), default="none")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16",
+                                           "mixed_bfloat16"), default="auto")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run folder's training from its last finished epoch")
+    p.add_argument("--cache", action="store_true",
+                   help="cache letterboxed images in HDF5 so later epochs skip JPEG decoding")
+    p.add_argument("--strict", action="store_true",
+                   help="stop before training if any image is missing or unreadable")
+
+
+def make_parser():
+    parser = Parser(prog="run.py", description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", parser_class=Parser)
+
+    add_train_args(verbs.add_parser("train", help="train a model (the default verb)"))
+
+    p = verbs.add_parser("synth", help="write a synthetic FashionAI-format dataset")
+    p.add_argument("--out", required=True)
+    p.add_argument("--images-per-category", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = verbs.add_parser("check-data", help="validate a FashionAI folder")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--csv", help="annotation CSV (default DIR/Annotations/train.csv)")
+
+    p = verbs.add_parser("evaluate", help="Normalized Error of predictions or of a run")
+    p.add_argument("--pred", help="predicted CSV (FashionAI format)")
+    p.add_argument("--gt", help="ground-truth CSV (FashionAI format)")
+    p.add_argument("--run", help="a run folder: re-evaluate it on its validation split")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+
+    p = verbs.add_parser("visualize", help="stage-by-stage pictures of a run on one image")
+    p.add_argument("--run", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("--out", help="folder for the PNGs (default RUN/heatmaps)")
+    return parser
+
+
+def parse(argv):
+    # `train` is the default verb: `run.py --arch cpm` means `run.py train --arch cpm`.
+    if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]
+    args = make_parser().parse_args(argv)
+    if args.verb == "evaluate" and not args.run and not (args.pred and args.gt):
+        make_parser().error("evaluate needs --pred and --gt, or --run")
+    return args
+
+
+def dispatch(args):
+    if args.verb == "synth":
+        from data_tools import synth
+        summary = synth.generate(args.out, args.images_per_category, seed=args.seed)
+        print(f"wrote {summary['total_images']} images to {args.out} "
+              f"(train.csv {sum(summary['train'].values())}, "
+              f"test.csv {sum(summary['test'].values())})")
+        return 0
+    if args.verb == "check-data":
+        from data_tools import checks
+        return checks.main(args.data_dir, args.csv)
+    if args.verb == "evaluate":
+        from engine import evaluation
+        return evaluation.main(args)
+    if args.verb == "visualize":
+        from engine import visualize
+        return visualize.main(args)
+    from engine import training
+    return training.main(args)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    from data_tools.errors import DataError, UsageError
+    try:
+        return dispatch(args)
+    except (DataError, UsageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from engine import heatmaps
+
+M, S = 32, 256
+STRIDE = S / M
+
+
+def _targets(keypoints, normalize, sigma=1.0):
+    maps = heatmaps.gaussian_targets(np.asarray(keypoints, np.float32), M, STRIDE, sigma, normalize)
+    return np.asarray(maps)
+
+
+def _x(u):
+    return float(heatmaps.to_input(u, STRIDE))
+
+
+def test_round_trip_x_u_x():
+    x = np.array([-0.5, 0.0, 3.25, 83.5, 127.9, 255.0, 255.49])
+    assert np.allclose(heatmaps.to_input(heatmaps.to_map(x, STRIDE), STRIDE), x)
+    # cell centres: u = 0 is the centre of input pixels 0..7, i.e. x = 3.5
+    assert heatmaps.to_input(0, STRIDE) == pytest.approx(3.5)
+    assert heatmaps.to_map(3.5, STRIDE) == pytest.approx(0.0)
+
+
+def test_subcell_peak_decodes_closer_than_argmax():
+    u, v = 10.3, 7.8
+    maps = _targets([[_x(u), _x(v), 1]], normalize=False)
+    assert maps.shape == (M, M, 1) and maps.dtype == np.float32
+    xy, conf = heatmaps.decode_heatmaps(maps[None], STRIDE)
+    assert xy.shape == (1, 1, 2) and conf.shape == (1, 1)
+    got_u, got_v = heatmaps.to_map(xy[0, 0], STRIDE)
+    argmax_error = max(abs(round(u) - u), abs(round(v) - v))
+    assert abs(got_u - u) <= 0.1 and abs(got_v - v) <= 0.1
+    assert max(abs(got_u - u), abs(got_v - v)) < argmax_error
+    assert conf[0, 0] == pytest.approx(maps.max())
+
+
+def test_integer_peak_decodes_exactly():
+    maps = _targets([[_x(10), _x(7), 1], [_x(0), _x(31), 0]], normalize=True)
+    xy, _ = heatmaps.decode_heatmaps(maps[None], STRIDE)
+    assert np.array_equal(xy[0], np.array([[_x(10), _x(7)], [_x(0), _x(31)]], np.float32))
+
+
+def test_absent_and_outside_keypoints_give_zero_maps():
+    keypoints = [[100, 100, -1], [-20, 50, 1], [50, 300, 0], [50, 60, 0], [-1, -1, -1]]
+    for normalize in (True, False):
+        maps = _targets(keypoints, normalize)
+        assert np.all(maps[..., [0, 1, 2, 4]] == 0)
+        assert maps[..., 3].max() > 0
+    weights = np.asarray(heatmaps.target_weights(np.asarray(keypoints, np.float32), M, STRIDE))
+    assert weights.tolist() == [0, 0, 0, 1, 0]
+
+
+def test_normalised_maps_sum_to_one_and_peak_maps_peak_at_one():
+    keypoints = [[0, 0, 1], [127.3, 64.9, 0], [255, 255, 1], [_x(5), _x(6), 1]]
+    maps = _targets(keypoints, normalize=True, sigma=1.5)
+    assert np.allclose(maps.sum(axis=(0, 1)), 1.0, atol=1e-5)
+    peaks = _targets(keypoints, normalize=False)
+    assert peaks[6, 5, 3] == pytest.approx(1.0)
+    assert peaks.max() <= 1.0
+
+
+def test_decode_batch_shapes_and_border():
+    maps = np.zeros((2, 8, 8, 3), np.float32)
+    maps[0, 0, 7, 0] = 1.0          # corner peak: no shift at the border
+    maps[1, 3, 4, 2] = 1.0
+    maps[1, 3, 5, 2] = 0.5          # higher right neighbour: +0.25 in x
+    xy, conf = heatmaps.decode_heatmaps(maps, 4.0)
+    assert xy.shape == (2, 3, 2) and conf.shape == (2, 3)
+    assert np.allclose(xy[0, 0], [(7 + 0.5) * 4 - 0.5, 0.5 * 4 - 0.5])
+    assert np.allclose(xy[1, 2], [(4.25 + 0.5) * 4 - 0.5, (3 + 0.5) * 4 - 0.5])
+    assert conf[0, 1] == 0 and conf[1, 2] == 1.0
