@@ -111,8 +111,30 @@ def dispatch(args):
     return training.main(args)
 
 
+def import_tensorflow_quietly():
+    """Import TensorFlow and probe for GPUs with the C++ start-up chatter (CUDA stubs, oneDNN) kept off stderr.
+
+    Those lines are printed before TensorFlow's own log settings apply; Python errors
+    raised by the import are still shown, once stderr is back.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+            # The first device query prints CUDA driver errors on machines without one.
+            tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.verb in ("train", "visualize") or (args.verb == "evaluate" and args.run):
+        import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
     try:
         return dispatch(args)
@@ -125,5 +147,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    code = main()
+    # TensorFlow 2.21 can hang or abort at interpreter shutdown while a tf.data
+    # iterator with a numpy_function is alive; every file is written by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -5,10 +5,10 @@ Layout of the file:
     transforms  float32 (N, 3)      (scale, dx, dy) as from letterbox.letterbox
     image_ids   str (N,)
     errors      str (N,)            "" or why the image could not be read
-    attrs       input_size, version
+    attrs       input_size, version, data_dir
 
-A cache built from a whole category serves any subset of it (train and val
-splits): the reader finds rows by image id.
+A cache serves any subset of its images (train and val splits): the reader
+finds rows by image id.
 """
 import logging
 import os
@@ -37,16 +37,23 @@ def _load(path, input_size):
 
 
 def build_cache(ann, input_size, path, progress=True, workers=None):
-    """Write the letterboxed images of `ann` to `path` atomically (path.tmp, then rename)."""
+    """Write the letterboxed images of `ann` to `path` atomically (path.tmp, then rename).
+
+    An image that cannot be read does not stop the build: its row is marked bad
+    and reading it later raises ImageError (which the pipeline skips).
+    """
+    return _build(ann.data_dir, list(ann.image_ids), input_size, path, progress, workers)
+
+
+def _build(data_dir, image_ids, input_size, path, progress=True, workers=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    n, size = len(ann), int(input_size)
-    files = [ann.image_path(i) for i in range(n)]
+    n, size = len(image_ids), int(input_size)
+    files = [Path(data_dir) / image_id for image_id in image_ids]
     try:
         with h5py.File(tmp, "w") as f:
-            f.attrs["input_size"] = size
-            f.attrs["version"] = VERSION
+            f.attrs.update(input_size=size, version=VERSION, data_dir=str(Path(data_dir).resolve()))
             images = f.create_dataset("images", (n, size, size, 3), np.uint8,
                                       chunks=(1, size, size, 3))
             transforms = f.create_dataset("transforms", (n, 3), np.float32)
@@ -60,7 +67,7 @@ def build_cache(ann, input_size, path, progress=True, workers=None):
                         images[i] = image
                         transforms[i] = transform
                     errors.append(error)
-            f.create_dataset("image_ids", data=list(ann.image_ids), dtype=h5py.string_dtype())
+            f.create_dataset("image_ids", data=image_ids, dtype=h5py.string_dtype())
             f.create_dataset("errors", data=errors, dtype=h5py.string_dtype())
         os.replace(tmp, path)
     except BaseException:
@@ -87,7 +94,8 @@ class CacheReader:
         self._file = h5py.File(self.path, "r")
         row_of = {s: i for i, s in enumerate(self._file["image_ids"].asstr()[()])}
         self._rows = np.array([row_of[s] for s in image_ids], np.int64)
-        self._ids = list(image_ids)
+        data_dir = Path(self._file.attrs["data_dir"])
+        self._paths = [data_dir / s for s in image_ids]  # for error messages
         self._errors = self._file["errors"].asstr()[()]
         self.transforms = self._file["transforms"][()]
         self._lock = threading.Lock()
@@ -102,7 +110,7 @@ class CacheReader:
         """(uint8 (S, S, 3), float32 (3,)) for row `index` of the annotations."""
         row = self._rows[index]
         if self._errors[row]:
-            raise letterbox.ImageError(self._ids[index], self._errors[row])
+            raise letterbox.ImageError(self._paths[index], self._errors[row])
         if self._file is None:
             return self.images[row], self.transforms[row]
         with self._lock:  # one HDF5 read at a time
@@ -114,27 +122,34 @@ class CacheReader:
             self._file = None
 
 
-def _stale_reason(path, ann, input_size):
-    """Why the file at `path` cannot serve `ann` at `input_size`, or None if it can."""
+def _cached_ids(path, input_size, data_dir):
+    """The ids a cache file holds for this input size and data folder, or None."""
     if not Path(path).is_file():
-        return "no cache yet"
+        return None
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("version") != VERSION:
-                return "cache format changed"
-            if int(f.attrs.get("input_size", -1)) != int(input_size):
-                return f"cache is for input size {f.attrs.get('input_size')}"
-            cached = set(f["image_ids"].asstr()[()])
-    except (OSError, KeyError) as e:
-        return f"unreadable cache ({e})"
-    missing = sum(s not in cached for s in ann.image_ids)
-    return f"{missing} image(s) not in the cache" if missing else None
+            if (f.attrs.get("version") != VERSION
+                    or int(f.attrs.get("input_size", -1)) != int(input_size)
+                    or f.attrs.get("data_dir") != str(Path(data_dir).resolve())):
+                return None
+            return list(f["image_ids"].asstr()[()])
+    except (OSError, KeyError, ValueError) as e:
+        log.warning("%s: unreadable cache (%s); rebuilding it", path, e)
+        return None
 
 
 def open_cache(path, ann, input_size, progress=True):
-    """A CacheReader for `ann`, (re)building the file first if it does not match."""
-    reason = _stale_reason(path, ann, input_size)
-    if reason:
-        log.info("%s: %s; building it", path, reason)
-        build_cache(ann, input_size, path, progress=progress)
+    """A CacheReader for `ann`, (re)building the file first if it does not match.
+
+    Ids of an existing cache for the same data folder and size are kept when it
+    grows, so opening it for the train split and then the val split builds it
+    once for both rather than twice each run.
+    """
+    cached = _cached_ids(path, input_size, ann.data_dir)
+    have = set(cached or ())
+    missing = [s for s in ann.image_ids if s not in have]
+    if cached is None or missing:
+        log.info("%s: %d image(s) not cached at size %d; building it", path,
+                 len(missing), input_size)
+        _build(ann.data_dir, (cached or []) + missing, input_size, path, progress)
     return CacheReader(path, ann.image_ids)

@@ -92,6 +92,13 @@ def letterbox(image, size):
     return out, np.array([scale, left, top], np.float32)
 
 
+def transform_for(height, width, size):
+    """The transform `letterbox` gives an image of this size, without reading its pixels."""
+    scale = fit_scale(height, width, size)
+    new_h, new_w = (max(1, round(n * scale)) for n in (height, width))
+    return np.array([scale, (size - new_w) // 2, (size - new_h) // 2], np.float32)
+
+
 def to_input(points_xy, transform):
     """Original-image pixels → letterboxed input pixels; points_xy is (..., 2)."""
     scale, dx, dy = (float(t) for t in transform)

@@ -15,15 +15,15 @@ PRESETS = {
                 "stage_kernel": 3, "sigma": 1.0},
     },
     "cpu": {
-        "input_size": 128, "batch_size": 16, "epochs": 14, "lr": 2e-3,
-        "warmup_epochs": 1, "synthetic_images_per_category": 500,
+        "input_size": 128, "batch_size": 16, "epochs": 36, "lr": 2e-3,
+        "warmup_epochs": 1, "synthetic_images_per_category": 800,
         "augment": {"rotate": 15, "shift": 0.08, "scale": (0.85, 1.15)},
         "cpm": {"backbone": "vgg", "width": 0.25, "stages": 6, "stage_channels": 32,
                 "stage_kernel": 7, "sigma": 1.0},
     },
     "paper": {
         "input_size": 256, "batch_size": 16, "epochs": 60, "lr": 1e-3,
-        "warmup_epochs": 2, "synthetic_images_per_category": 500,
+        "warmup_epochs": 2, "synthetic_images_per_category": 800,
         "augment": {"rotate": 20, "shift": 0.1, "scale": (0.8, 1.2)},
         # Wei et al. 2016: VGG trunk to stride 8, 128-wide stages of 7x7 convs.
         "cpm": {"backbone": "vgg", "width": 1.0, "stages": 6, "stage_channels": 128,

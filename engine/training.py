@@ -195,6 +195,8 @@ def open_run(args, gpu):
 
 
 def main(args):
+    if args.data_dir:
+        data_source.check_layout(args.data_dir)
     gpu = has_gpu()
     run, cfg = open_run(args, gpu)
     data_dir = cfg.get("data_dir") or data_source.resolve(
@@ -236,8 +238,11 @@ def main(args):
     callbacks = [epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg["epochs"],
-                  initial_epoch=state["epoch"], callbacks=callbacks,
+        # Repeated datasets with explicit step counts: Keras then knows an epoch's length.
+        model.fit(train_ds.repeat(), validation_data=val_ds.repeat(), epochs=cfg["epochs"],
+                  steps_per_epoch=math.ceil(len(train) / cfg["batch_size"]),
+                  validation_steps=math.ceil(len(val) / cfg["batch_size"]),
+                  initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2)
     if epoch_end.nan_epoch is not None:
         print(f"error: the loss became NaN or infinite in epoch {epoch_end.nan_epoch}; "

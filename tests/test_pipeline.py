@@ -1,4 +1,5 @@
 import cv2
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -194,10 +195,13 @@ def test_epochs_differ_in_order_and_augmentation(ann):
     assert not np.array_equal(e1["image"], e2["image"])
 
 
-def test_bad_image_is_dropped_not_fatal(tmp_path):
+@pytest.mark.parametrize("cached", [False, True])
+def test_bad_image_is_dropped_not_fatal(tmp_path, cached):
     ann = _write_dataset(tmp_path, SHAPES[:4])
     ann.image_path(2).write_bytes(b"junk")
-    batches = list(pipeline.make_dataset(ann, NAMES, SIZE, batch_size=2, with_meta=True))
+    cache_path = tmp_path / "cache.h5" if cached else None
+    batches = list(pipeline.make_dataset(ann, NAMES, SIZE, batch_size=2, with_meta=True,
+                                         cache_path=cache_path))
     seen = np.concatenate([b["index"].numpy() for b in batches])
     np.testing.assert_array_equal(seen, [0, 1, 3])
 
@@ -217,6 +221,19 @@ def test_cache_gives_the_same_images(ann, tmp_path):
     reader = cache.open_cache(path, subset, SIZE, progress=False)
     np.testing.assert_allclose(reader.get(0)[0], plain["image"][4].numpy() * 255, atol=1e-3)
     assert path.stat().st_mtime_ns == stamp
+
+    # Too big for memory: rows are read from the file under a lock, same result.
+    on_disk = cache.CacheReader(path, ann.image_ids, in_memory_limit=0)
+    np.testing.assert_array_equal(on_disk.get(4)[0], reader.get(0)[0])
+    on_disk.close()
+
+    # Opening for images it lacks (train, then val) grows it to hold both.
+    grown = tmp_path / "grown.h5"
+    cache.open_cache(grown, ann.select([0, 1]), SIZE, progress=False)
+    reader = cache.open_cache(grown, ann.select([2, 3]), SIZE, progress=False)
+    np.testing.assert_allclose(reader.get(1)[0], plain["image"][3].numpy() * 255, atol=1e-3)
+    with h5py.File(grown, "r") as f:
+        assert sorted(f["image_ids"].asstr()[()]) == sorted(ann.image_ids[:4])
 
     # Another input size rebuilds it.
     reader = cache.open_cache(path, ann, 32, progress=False)

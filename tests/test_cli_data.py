@@ -1,0 +1,100 @@
+"""synth, check-data and evaluate through the command line, as a user types them."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from data_tools import fashion_csv
+from tests.conftest import assert_one_line_error, run_cli
+
+
+def test_synth_then_check_data(tmp_path):
+    out = tmp_path / "data"
+    result = run_cli("synth", "--out", out, "--images-per-category", 4, "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert (out / "Annotations" / "train.csv").is_file() and (out / "test.csv").is_file()
+    result = run_cli("check-data", "--data-dir", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for category in ("blouse", "outwear", "dress", "skirt", "trousers"):
+        assert category in result.stdout
+    assert "visible" in result.stdout and "image sizes" in result.stdout
+
+
+def test_check_data_lists_every_problem(synthetic, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic, data)
+    ann = fashion_csv.read_annotations(data / "Annotations" / "train.csv")
+    (data / ann.image_ids[0]).unlink()                        # missing
+    (data / ann.image_ids[1]).write_bytes(b"\xff\xd8 not a jpeg")  # corrupt
+    points = ann.keypoints.copy()
+    k = int(np.argmax(points[2, :, 2] >= 0))
+    points[2, k, :2] = [5000, 10]                            # outside its image
+    fashion_csv.write_annotations(data / "Annotations" / "train.csv", ann.image_ids,
+                                  ann.categories, points)
+    result = run_cli("check-data", "--data-dir", data)
+    assert result.returncode == 2
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 3, result.stdout
+    assert ann.image_ids[0] in problems[0] and ann.image_ids[1] in problems[1]
+    assert "outside" in problems[2]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("", "empty"),
+    ("image_id,image_category\nImages/a.jpg,dress\n", "missing column"),
+])
+def test_check_data_bad_csv(tmp_path, content, fragment):
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "train.csv").write_text(content)
+    assert_one_line_error(run_cli("check-data", "--data-dir", tmp_path), "train.csv", fragment)
+
+
+def test_evaluate_perfect_and_shifted(synthetic, tmp_path):
+    gt = synthetic / "Annotations" / "test_gt.csv"
+    out = tmp_path / "ne.json"
+    result = run_cli("evaluate", "--pred", gt, "--gt", gt, "--json", out)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["ne"] == 0 and figures["points"] > 0 and figures["skipped_images"] == 0
+    ann = fashion_csv.read_annotations(gt)
+    shifted = ann.keypoints.copy()
+    shifted[..., 0] = np.where(shifted[..., 2] >= 0, shifted[..., 0] + 3, -1)
+    pred = tmp_path / "pred.csv"
+    fashion_csv.write_annotations(pred, ann.image_ids, ann.categories, shifted)
+    result = run_cli("evaluate", "--pred", pred, "--gt", gt, "--json", out)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert 0 < figures["ne"] < 1
+    assert set(figures["ne_per_category"]) == {"blouse", "outwear", "dress", "skirt", "trousers"}
+    assert "NE" in result.stdout and "per keypoint" in result.stdout
+
+
+def test_evaluate_missing_prediction(synthetic, tmp_path):
+    gt = synthetic / "Annotations" / "test_gt.csv"
+    ann = fashion_csv.read_annotations(gt)
+    pred = tmp_path / "pred.csv"
+    fashion_csv.write_annotations(pred, ann.image_ids[1:], ann.categories[1:],
+                                  ann.keypoints[1:])
+    assert_one_line_error(run_cli("evaluate", "--pred", pred, "--gt", gt),
+                          "pred.csv", "no prediction")
+
+
+def test_evaluate_needs_inputs(tmp_path):
+    result = run_cli("evaluate", "--pred", tmp_path / "x.csv")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert_one_line_error(run_cli("evaluate", "--pred", tmp_path / "x.csv",
+                                  "--gt", tmp_path / "y.csv"), "file not found")
+
+
+def test_unknown_arch_and_category():
+    assert_one_line_error(run_cli("--arch", "nope"), "--arch")
+    assert_one_line_error(run_cli("--category", "hats"), "--category")
+
+
+def test_missing_data_dir(tmp_path):
+    assert_one_line_error(run_cli("--data-dir", tmp_path / "nowhere", "--preset", "tiny",
+                                  "--out", tmp_path / "runs"), "does not exist")
+    assert_one_line_error(run_cli("--data-dir", tmp_path, "--preset", "tiny",
+                                  "--out", tmp_path / "runs"), "not a FashionAI folder")
