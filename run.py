@@ -142,7 +142,8 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: every finished epoch is saved in the run folder; --resume "
+              "continues from the last one", file=sys.stderr)
         return 130
 
 

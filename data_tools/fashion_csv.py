@@ -6,8 +6,8 @@ counting the header as row 1, as a spreadsheet shows it) and the problem.
 """
 import csv
 import dataclasses
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -175,31 +175,38 @@ def format_cell(x, y, v):
 
 
 def atomic_write_text(path, text):
-    """Write a file so that a reader sees the old or the new content, never half."""
+    """Write a file so that a reader sees the old or the new content, never half.
+
+    The temporary file sits in the same folder, so os.replace is an atomic rename;
+    a plain open (unlike mkstemp's 0600) gives it the usual permissions.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
         raise
+
+
+def csv_text(rows):
+    """Rows (lists of cells) as CSV text."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
 
 
 def format_rows(image_ids, categories, keypoints):
     """CSV text in the FashionAI format. keypoints: (N, 24, 3) x, y, v."""
-    import io
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
-    for image_id, category, points in zip(image_ids, categories, keypoints):
-        writer.writerow([image_id, category, *(format_cell(*p) for p in points)])
-    return out.getvalue()
+    return csv_text([HEADER] + [[image_id, category, *(format_cell(*p) for p in points)]
+                                for image_id, category, points
+                                in zip(image_ids, categories, keypoints)])
 
 
 def write_annotations(path, image_ids, categories, keypoints):

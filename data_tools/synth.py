@@ -18,7 +18,6 @@ an image does not depend on how many others were generated or in what order, and
 two runs with the same arguments write byte-identical files.
 """
 
-import csv
 import math
 import os
 import sys
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from data_tools import schema
 from data_tools.errors import DataError
+from data_tools.fashion_csv import atomic_write_text, csv_text
 
 JPEG_QUALITY = 90
 # fillPoly/polylines take fixed-point coordinates; 4 fractional bits keep the
@@ -550,21 +550,7 @@ def image_rng(seed, category, index):
 
 def _write_csv_atomic(path, header, rows):
     """Write a CSV next to its final place, then rename: never half-written."""
-    # Same folder, so os.replace is an atomic rename; a plain open (unlike
-    # mkstemp's 0600) gives the file the usual umask permissions.
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_text(path, csv_text([header, *rows]))
 
 
 def _cells(kps):

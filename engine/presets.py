@@ -15,7 +15,7 @@ PRESETS = {
                 "stage_kernel": 3, "sigma": 1.0},
     },
     "cpu": {
-        "input_size": 128, "batch_size": 16, "epochs": 36, "lr": 2e-3,
+        "input_size": 128, "batch_size": 16, "epochs": 28, "lr": 2e-3,
         "warmup_epochs": 1, "synthetic_images_per_category": 800,
         "augment": {"rotate": 15, "shift": 0.08, "scale": (0.85, 1.15)},
         "cpm": {"backbone": "vgg", "width": 0.25, "stages": 6, "stage_channels": 32,
