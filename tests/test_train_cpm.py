@@ -105,3 +105,12 @@ def test_default_synthetic_set_is_generated_once(tmp_path):
     again = run_cli(*TINY, "--epochs", 1, cwd=tmp_path)
     assert again.returncode == 0 and "generating" not in again.stdout
     assert (tmp_path / "runs" / "dress-cpm-2").is_dir()  # a second run never overwrites
+
+
+def test_hdf5_cache_run(synthetic, tmp_path):
+    result = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path, "--epochs", 1,
+                     "--cache")
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "dress-cpm"
+    assert (run / "cache-train.h5").is_file() and (run / "cache-val.h5").is_file()
+    assert json.loads((run / "metrics.json").read_text())["ne"] > 0
