@@ -40,7 +40,7 @@ def new_config(args, gpu):
     cfg.update(category=args.category, seed=args.seed, cache=args.cache,
                names=list(schema.keypoint_names(args.category)),
                val_fraction=VAL_FRACTION,
-               split_rule=f"crc32(image_id) bucket < {VAL_FRACTION} → validation")
+               split_rule=pipeline.SPLIT_RULE)
     for key in ("epochs", "batch_size"):
         if cfg[key] < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be at least 1")
@@ -88,16 +88,22 @@ def split(cfg, ann):
     return train, val
 
 
+def cache_file(cfg, part):
+    """The run's HDF5 cache of letterboxed images (with --cache), else None."""
+    return str(Path(cfg["run_dir"]) / f"cache-{part}.h5") if cfg.get("cache") else None
+
+
 def datasets(cfg, codec, train, val):
+    """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets."""
     common = dict(names=cfg["names"], input_size=cfg["input_size"],
                   batch_size=cfg["batch_size"], seed=cfg["seed"])
-    cache = (lambda part: str(Path(cfg["run_dir"]) / f"cache-{part}.h5")) if cfg.get("cache") \
-        else (lambda part: None)
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
-                                     augment_cfg=cfg["augment"], cache_path=cache("train"),
-                                     **common)
-    val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache("val"), **common)
-    meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache("val"), **common)
+                                     augment_cfg=cfg["augment"],
+                                     cache_path=cache_file(cfg, "train"), **common)
+    val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache_file(cfg, "val"),
+                                   **common)
+    meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache_file(cfg, "val"),
+                                    **common)
     return train_ds, val_ds, meta_ds
 
 
