@@ -66,8 +66,8 @@ def write_json(path, result):
 
 def main(args):
     if args.run:
-        from engine import run_eval
-        result = run_eval.evaluate_run(args.run)
+        from engine import training
+        result = training.evaluate_saved_run(args.run)
     else:
         result = evaluate_csv(args.pred, args.gt)
     print("\n".join(report_lines(result)))

@@ -78,8 +78,3 @@ def score(prediction, categories, names, layout, input_size):
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result
 
-
-def evaluate_run(run_path):
-    """`run.py evaluate --run RUN`: rebuild the run's model from its folder and score it."""
-    from engine import training
-    return training.evaluate_saved_run(run_path)

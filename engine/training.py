@@ -201,14 +201,13 @@ def open_run(args, gpu):
 
 
 def main(args):
-    if args.data_dir:
-        data_source.check_layout(args.data_dir)
     gpu = has_gpu()
     run, cfg = open_run(args, gpu)
-    data_dir = cfg.get("data_dir") or data_source.resolve(
-        args.data_dir, cfg["synthetic_images_per_category"],
-        presets.DEFAULT_SYNTHETIC_IMAGES, seed=0)
-    data_source.check_layout(data_dir)
+    if cfg.get("data_dir"):  # a resumed run keeps its data folder
+        data_dir = data_source.check_layout(cfg["data_dir"])
+    else:
+        data_dir = data_source.resolve(args.data_dir, cfg["synthetic_images_per_category"],
+                                       presets.DEFAULT_SYNTHETIC_IMAGES, seed=0)
     cfg["data_dir"] = str(Path(data_dir).resolve())
     run.create()
     cfg["run_dir"] = str(run.path)

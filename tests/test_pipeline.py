@@ -41,6 +41,14 @@ def _first(ds):
 
 # ---------------------------------------------------------------- letterbox
 
+@pytest.mark.parametrize("shape", [(300, 500), (500, 300), (333, 601), (512, 512),
+                                   (1, 1000), (1000, 3), (5, 512), (37, 64)])
+def test_transform_from_size_matches_letterbox(shape):
+    # The mean-shape baseline maps training points with transform_for, from image headers.
+    _, transform = letterbox.letterbox(np.zeros((*shape, 3), np.uint8), 128)
+    np.testing.assert_array_equal(letterbox.transform_for(*shape, 128), transform)
+
+
 @pytest.mark.parametrize("shape", [(300, 500), (500, 300), (60, 100), (100, 60)])
 def test_letterbox_inverse_is_exact(shape):
     image = np.zeros((*shape, 3), np.uint8)
