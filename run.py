@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-ARCHS = ("cpm",)
+ARCHS = ("cpm", "hourglass", "regression")
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
 VERBS = ("train", "synth", "check-data", "evaluate", "visualize")
 
@@ -39,8 +39,13 @@ def add_train_args(p):
     p.add_argument("--out", default="runs", help="folder that holds the run folders")
     p.add_argument("--name", help="suffix of the run folder: <category>-<arch>-<name>")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", help="vgg (the paper's trunk), vgg16, vgg19, resnet50, "
-                   "densenet121, densenet169, densenet201")
+    p.add_argument("--backbone", help="cpm: vgg (the paper's trunk), vgg16, vgg19, resnet50, "
+                   "densenet121/169/201; regression: simple (a 4-conv net) or any of those")
+    p.add_argument("--stages", type=int, help="CPM stages, hourglass stacks, or regression "
+                   "cascade stages (default: the preset's)")
+    p.add_argument("--box", choices=("input", "garment"),
+                   help="regression targets: relative to the whole input (default) or to "
+                   "a garment box that the model predicts too")
     p.add_argument("--weights", choices=("imagenet", "none"), default="none")
     p.add_argument("--precision", choices=("auto", "float32", "mixed_float16",
                                            "mixed_bfloat16"), default="auto")

@@ -75,6 +75,22 @@ def dataset_fingerprint(ann):
 
 # ---------------------------------------------------------------- per-element work (numpy)
 
+def own_keypoints(ann, names):
+    """(N, K, 3) float32 keypoints `names` of every image, where a keypoint that is not
+    part of the image's own category is absent (-1, -1, -1).
+
+    This is the joint model's mask (`--category all`): every image is taught and
+    scored on its own category's keypoints only, whatever the CSV holds in the others.
+    """
+    keypoints = ann.keypoints[:, [schema.INDEX[n] for n in names]].astype(np.float32)
+    categories = np.asarray(ann.categories)
+    for category in set(ann.categories):
+        own = set(schema.keypoint_names(category))
+        foreign = [k for k, name in enumerate(names) if name not in own]
+        keypoints[np.ix_(categories == category, foreign)] = -1
+    return keypoints
+
+
 def keypoints_to_input(keypoints, transform, input_size):
     """(K, 3) original pixels → input pixels; absent stay (-1, -1, -1), and so do
     points that fall outside the input (the model could not be taught them)."""
@@ -134,7 +150,7 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
         raise DataError("no images to make a dataset from", getattr(ann, "csv_path", None))
     names = list(names)
     size = int(input_size)
-    keypoints = ann.keypoints[:, [schema.INDEX[n] for n in names]].astype(np.float32)
+    keypoints = own_keypoints(ann, names)
     paths = [str(ann.image_path(i)) for i in range(len(ann))]
     reader = cache_lib.open_cache(cache_path, ann, size) if cache_path else None
     augmenter = augment_lib.make_augmenter(augment_cfg) if training else None

@@ -4,7 +4,7 @@ The engine reaches them by name only, so no architecture imports another.
 """
 import importlib
 
-ARCHS = ("cpm",)
+ARCHS = ("cpm", "hourglass", "regression")
 
 
 def load(arch):

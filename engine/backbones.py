@@ -49,7 +49,7 @@ class CaffePreprocess(layers.Layer):
         return input_shape
 
 
-def _imagenet_normalization(name):
+def imagenet_normalization(name):
     """[0, 1] RGB -> (x - mean) / std with the ImageNet statistics ("torch" mode)."""
     return layers.Normalization(mean=list(_IMAGENET_MEAN_RGB),
                                 variance=[s * s for s in _IMAGENET_STD_RGB], name=name)
@@ -83,7 +83,7 @@ def _vgg_trunk(inputs, cfg):
         return layers.Conv2D(c(filters), 3, padding="same", activation="relu",
                              kernel_initializer="he_normal", name=name)(x)
 
-    x = _imagenet_normalization("trunk_normalize")(inputs)
+    x = imagenet_normalization("trunk_normalize")(inputs)
     plan = [(1, 64, 2), (2, 128, 2), (3, 256, 4)]
     for block, filters, repeats in plan:
         for i in range(1, repeats + 1):
@@ -95,7 +95,7 @@ def _vgg_trunk(inputs, cfg):
     return conv(x, 128, "conv4_4_CPM")
 
 
-def _application_trunk(inputs, name, cfg):
+def _application_trunk(inputs, name, cfg, full_depth=False):
     class_name, cut, mode = _APPLICATIONS[name]
     weights = _weights_arg(cfg)
     side = int(inputs.shape[1])
@@ -112,20 +112,26 @@ def _application_trunk(inputs, name, cfg):
             else f"the weights '{weights}' could not be loaded"
         raise RuntimeError(
             f"backbone '{name}': {what} ({reason}); use --weights none to train from scratch") from None
-    features = keras.Model(network.input, network.get_layer(cut).output, name=f"{name}_trunk")
+    end = network.output if full_depth else network.get_layer(cut).output
+    features = keras.Model(network.input, end, name=f"{name}_trunk")
     if mode == "caffe":
         x = CaffePreprocess(name=f"{name}_preprocess")(inputs)
     else:
-        x = _imagenet_normalization(f"{name}_preprocess")(inputs)
+        x = imagenet_normalization(f"{name}_preprocess")(inputs)
     return features(x)
 
 
-def build_trunk(inputs, cfg):
-    """Features at stride 8 for `inputs` (B, S, S, 3) float32 RGB in [0, 1]; see the module doc."""
+def build_trunk(inputs, cfg, full_depth=False):
+    """Features at stride 8 for `inputs` (B, S, S, 3) float32 RGB in [0, 1]; see the module doc.
+
+    full_depth=True keeps a keras.applications network whole (stride 32, its last
+    convolutional features), for heads that pool globally, such as regression.
+    The "vgg" trunk ends at stride 8 either way.
+    """
     name = str(cfg.get("backbone", "vgg")).lower()
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; valid backbones: {', '.join(BACKBONES)}")
     _check_input(inputs)
     if name == "vgg":
         return _vgg_trunk(inputs, cfg)
-    return _application_trunk(inputs, name, cfg)
+    return _application_trunk(inputs, name, cfg, full_depth)

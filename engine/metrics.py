@@ -91,7 +91,3 @@ def mean_shape(keypoints, input_size):
         layout = np.where(count > 0, total / np.maximum(count, 1), (input_size - 1) / 2)
     return layout / input_size
 
-
-def mean_shape_prediction(layout, count, input_size):
-    """The mean layout predicted for `count` images, in input pixels (N, K, 2)."""
-    return np.broadcast_to(np.asarray(layout) * input_size, (count, *np.shape(layout))).copy()

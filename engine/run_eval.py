@@ -7,7 +7,7 @@ exactly as a submission would be.
 import numpy as np
 from PIL import Image
 
-from data_tools import letterbox, schema
+from data_tools import letterbox, pipeline
 from engine import metrics
 
 
@@ -50,22 +50,29 @@ def predict(model, codec, meta_dataset):
 
 
 def training_layout(ann, names, input_size):
-    """The training set's mean keypoint layout in the letterboxed frame (K, 2), as fractions.
+    """The training set's mean keypoint layout in the letterboxed frame, per category:
+    {category: (K, 2) fractions of the side}, and under "all" the layout of every image.
 
-    Image sizes come from the files' headers, so no image is decoded.
+    A joint model (`--category all`) is compared with each category's own mean
+    shape, the floor a per-category model would have to beat. Image sizes come from
+    the files' headers, so no image is decoded.
     """
-    points = ann.keypoints[:, [schema.INDEX[name] for name in names]].astype(np.float64)
+    points = pipeline.own_keypoints(ann, names).astype(np.float64)
     for n in range(len(ann)):
         with Image.open(ann.image_path(n)) as im:
             width, height = im.size
         transform = letterbox.transform_for(height, width, input_size)
         present = points[n, :, 2] >= 0
         points[n, present, :2] = letterbox.to_input(points[n, present, :2], transform)
-    return metrics.mean_shape(points, input_size)
+    categories = np.asarray(ann.categories)
+    layouts = {c: metrics.mean_shape(points[categories == c], input_size)
+               for c in set(ann.categories)}
+    layouts["all"] = metrics.mean_shape(points, input_size)
+    return layouts
 
 
 def score(prediction, categories, names, layout, input_size):
-    """metrics.json's figures from `predict`'s output."""
+    """metrics.json's figures from `predict`'s output; `layout` from `training_layout`."""
     gt = prediction["gt"]
     categories = [categories[i] for i in prediction["indices"]]
     per_stage = [metrics.normalized_error(xy, gt, categories, names)
@@ -73,8 +80,8 @@ def score(prediction, categories, names, layout, input_size):
     result = dict(per_stage[-1])
     result["ne_per_stage"] = [r["ne"] for r in per_stage]
     result["pck"] = metrics.pck(prediction["stage_xy"][-1], gt, categories, names)
-    baseline_input = metrics.mean_shape_prediction(layout, len(gt), input_size)
+    # A category missing from the training split falls back to the layout of all images.
+    baseline_input = np.stack([layout.get(c, layout["all"]) for c in categories]) * input_size
     baseline = _to_original(baseline_input, prediction["transforms"])
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result
-

@@ -32,9 +32,15 @@ def new_config(args, gpu):
     preset = presets.pick(args.preset, gpu)
     if args.preset == "auto":
         print(f"preset auto → {preset} ({'a GPU' if gpu else 'no GPU'} found)", flush=True)
+    if args.backbone is not None and args.arch == "hourglass":
+        raise UsageError("--backbone: the hourglass has its own stem and takes no backbone")
+    if args.box is not None and args.arch != "regression":
+        raise UsageError("--box applies to --arch regression only")
     cfg = presets.resolve(preset, args.arch, {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "backbone": args.backbone})
+        "backbone": args.backbone, "box": args.box,
+        # An hourglass's stages are its stacks.
+        "stacks" if args.arch == "hourglass" else "stages": args.stages})
     cfg["weights"] = args.weights
     cfg["precision"] = pick_precision(args.precision, gpu)
     cfg.update(category=args.category, seed=args.seed, cache=args.cache,
@@ -152,29 +158,40 @@ def make_evaluator(cfg, model, codec, train, val, meta_ds):
 
 
 # --- pictures ---------------------------------------------------------------------------
-def make_drawer(model, codec, cfg, run, meta_ds):
+def own_mask(categories, names):
+    """(N, K) bool: which of `names` belong to each image's category. A joint model predicts
+    all 24 keypoints for every image; pictures show an image's own ones only."""
+    return np.array([[name in schema.keypoint_names(c) for name in names] for c in categories])
+
+
+def make_drawer(model, codec, cfg, run, meta_ds, val):
     """A function that draws the stage-by-stage grid of a few fixed validation images."""
     from engine import pictures
     sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
     images = np.asarray(sample["image"])
     keypoints = np.asarray(sample["keypoints"])
-    gt_maps = np.stack([np.asarray(codec.encode(image, points)[1][0])
-                        for image, points in zip(sample["image"], sample["keypoints"])])
+    own = own_mask([val.categories[i] for i in np.asarray(sample["index"])], cfg["names"])
     names = cfg["names"]
     label = "stack" if cfg["arch"] == "hourglass" else "stage"
+    gt_maps = None
 
     def draw(tag, result):
+        nonlocal gt_maps
         outputs = run_eval.as_list(model.predict_on_batch(images))
-        pred_xy, _ = codec.decode(outputs)
         title = (f"{cfg['category']} {cfg['arch']} {tag}: val NE {result['ne']:.4f}"
                  if result.get("ne") is not None else f"{cfg['category']} {cfg['arch']} {tag}")
         pixels = (images * 255).round().astype(np.uint8)
         path = run.heatmaps / (f"epoch_{tag:03d}.png" if isinstance(tag, int) else f"{tag}.png")
+        stage_xy = [np.where(own[..., None], xy, np.nan) for xy, _ in codec.decode_stages(outputs)]
         maps = codec.stage_maps(outputs)
         if maps is None:
-            stage_xy = [xy for xy, _ in codec.decode_stages(outputs)]
             return pictures.points_grid(path, pixels, stage_xy, keypoints, names, title=title)
-        return pictures.stage_grid(path, pixels, maps, gt_maps, pred_xy, keypoints, names,
+        if gt_maps is None:
+            # The first stage's targets; the hourglass marks "no target" with -1, drawn as 0.
+            gt_maps = np.stack([np.maximum(np.asarray(codec.encode(image, points)[1][0]), 0)
+                                for image, points in zip(images, keypoints)])
+        maps = [np.where(own[:, None, None, :], m, 0) for m in maps]
+        return pictures.stage_grid(path, pixels, maps, gt_maps, stage_xy[-1], keypoints, names,
                                    title=title, stage_label=label)
     return draw
 
@@ -236,7 +253,7 @@ def main(args):
     train_ds, val_ds, meta_ds = datasets(cfg, codec, train, val)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
 
-    draw = make_drawer(model, codec, cfg, run, meta_ds)
+    draw = make_drawer(model, codec, cfg, run, meta_ds, val)
     from engine.callbacks import EpochEnd
     import keras
     epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train))
@@ -292,4 +309,4 @@ def evaluate_saved_run(run_path):
     _, _, meta_ds = datasets(cfg, codec, train, val)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
     return finish(run, cfg, model, codec, evaluate,
-                  make_drawer(model, codec, cfg, run, meta_ds))
+                  make_drawer(model, codec, cfg, run, meta_ds, val))

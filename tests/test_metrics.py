@@ -78,5 +78,3 @@ def test_mean_shape():
     pts = np.array([[[10, 20, 1], [-1, -1, -1]], [[30, 40, 0], [-1, -1, -1]]], np.float32)
     layout = metrics.mean_shape(pts, 100)
     np.testing.assert_allclose(layout, [[0.2, 0.3], [0.495, 0.495]])
-    pred = metrics.mean_shape_prediction(layout, 3, 100)
-    assert pred.shape == (3, 2, 2) and pred[2, 0, 0] == pytest.approx(20)

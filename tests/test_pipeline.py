@@ -246,3 +246,34 @@ def test_cache_gives_the_same_images(ann, tmp_path):
     # Another input size rebuilds it.
     reader = cache.open_cache(path, ann, 32, progress=False)
     assert reader.get(0)[0].shape == (32, 32, 3)
+
+
+def test_joint_model_mask_hides_other_categories_keypoints(tmp_path):
+    """`--category all`: a skirt image is taught only skirt keypoints, even if its CSV row
+    (wrongly) holds a neckline; its own absent keypoints stay absent."""
+    ann = _write_dataset(tmp_path, shapes=[(80, 120), (100, 100)])
+    keypoints = ann.keypoints.copy()
+    keypoints[0, schema.INDEX["neckline_left"]] = (20, 20, 1)     # foreign to a skirt
+    keypoints[0, schema.INDEX["waistband_left"]] = (30, 40, 1)
+    keypoints[0, schema.INDEX["waistband_right"]] = (-1, -1, -1)
+    csv_path = tmp_path / "Annotations" / "train.csv"
+    fashion_csv.write_annotations(csv_path, ann.image_ids, ["skirt", "dress"], keypoints)
+    ann = fashion_csv.read_annotations(csv_path)
+    names = list(schema.keypoint_names("all"))
+
+    own = pipeline.own_keypoints(ann, names)
+    skirt = set(schema.keypoint_names("skirt"))
+    for k, name in enumerate(names):
+        if name not in skirt:
+            assert (own[0, k] == -1).all(), name
+    assert own[0, names.index("waistband_left")].tolist() == [30, 40, 1]
+    assert (own[0, names.index("waistband_right")] == -1).all()
+    dress = set(schema.keypoint_names("dress"))
+    np.testing.assert_array_equal(
+        own[1, [k for k, n in enumerate(names) if n in dress]],
+        ann.keypoints[1, [schema.INDEX[n] for n in names if n in dress]])
+
+    batch = _first(pipeline.make_dataset(ann, names, SIZE, 2, with_meta=True))
+    first = int(np.flatnonzero(batch["index"].numpy() == 0)[0])
+    assert (batch["keypoints"].numpy()[first, names.index("neckline_left")] == -1).all()
+    assert (batch["orig_keypoints"].numpy()[first, names.index("neckline_left")] == -1).all()
