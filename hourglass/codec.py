@@ -1,0 +1,92 @@
+"""Hourglass codec: keypoints -> per-stack peak-1 Gaussian targets; heatmaps -> keypoints.
+
+    codec = make_codec(cfg, num_keypoints)
+    ds = ds.map(codec.encode)                       # tf.data, TF ops
+    model.compile(loss=[codec.loss] * codec.num_stages)
+    xy, conf = codec.decode(model.predict(images))  # numpy, last stack
+
+Targets are Newell's: a Gaussian of peak 1 (sigma in map cells) per keypoint on the
+S/4 grid, regressed with a mean squared error. A keypoint with no target (absent, or
+outside the map) has its whole map set to -1, a sentinel the masked loss skips: unlike
+an all-zero map, it does not teach the network that the keypoint is nowhere.
+
+`targets` and `encode` import TensorFlow when they run (inside tf.data);
+`loss` uses keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The
+module itself imports without TensorFlow.
+"""
+import numpy as np
+from keras import ops
+
+from engine.heatmaps import decode_heatmaps, gaussian_targets, target_weights
+
+STRIDE = 4
+ABSENT = -1.0
+
+
+def masked_mse(y_true, y_pred):
+    """Mean squared error over the maps that have a target (y_true >= 0), in float32.
+
+    Per image: the sum over counted maps of the mean over the M x M cells of
+    (y_pred - y_true)^2; then the mean over the batch. A map marked absent (-1) adds
+    exactly 0 to the loss and passes exactly 0 gradient, whatever is predicted there.
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    # Mask the difference before squaring (not the squares after): a masked cell then
+    # gets a zero gradient even where the prediction is inf or NaN.
+    diff = ops.where(y_true >= 0, y_pred - y_true, 0.0)
+    cells = ops.cast(ops.shape(y_true)[1] * ops.shape(y_true)[2], "float32")
+    per_image = ops.sum(ops.square(diff), axis=(1, 2, 3)) / cells
+    return ops.mean(per_image)
+
+
+class Codec:
+    """Targets and decoding for a stacked hourglass of `cfg["stacks"]` stacks on an S/4 grid."""
+
+    def __init__(self, cfg, num_keypoints):
+        self.input_size = int(cfg["input_size"])
+        if self.input_size % STRIDE:
+            raise ValueError(f"hourglass: input_size must be a multiple of {STRIDE}, "
+                             f"got {self.input_size}")
+        self.num_keypoints = int(num_keypoints)
+        self.map_size = self.input_size // STRIDE
+        self.stride = self.input_size / self.map_size
+        self.num_stages = int(cfg.get("stacks", 4))
+        self.sigma = float(cfg.get("sigma", 1.0))
+
+    def targets(self, keypoints):
+        """TF: (K,3) keypoints in input pixels -> (M,M,K) peak-1 Gaussians, -1 maps where none."""
+        import tensorflow as tf
+
+        maps = gaussian_targets(keypoints, self.map_size, self.stride, self.sigma, normalize=False)
+        has_target = target_weights(keypoints, self.map_size, self.stride) > 0
+        return tf.where(has_target[None, None, :], maps, ABSENT)
+
+    def encode(self, image, keypoints):
+        """TF, for ds.map: (S,S,3) image, (K,3) keypoints -> (image, num_stages identical targets)."""
+        import tensorflow as tf
+
+        target = self.targets(keypoints)
+        return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
+    loss = staticmethod(masked_mse)
+
+    def stage_maps(self, outputs):
+        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stack."""
+        if isinstance(outputs, dict):
+            outputs = [outputs[f"stack{s}"] for s in range(1, len(outputs) + 1)]
+        elif not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return [np.asarray(o, np.float32) for o in outputs]
+
+    def decode_stages(self, outputs):
+        """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stack."""
+        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
+
+    def decode(self, outputs):
+        """(xy (N,K,2) input pixels, conf (N,K) peak value) from the last stack."""
+        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)
+
+
+def make_codec(cfg, num_keypoints):
+    return Codec(cfg, num_keypoints)
