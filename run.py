@@ -7,6 +7,7 @@
     python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
     python run.py evaluate --run RUN
     python run.py visualize --run RUN --image IMG [--out DIR]
+    python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -16,7 +17,7 @@ import sys
 
 ARCHS = ("cpm", "hourglass", "regression")
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
-VERBS = ("train", "synth", "check-data", "evaluate", "visualize")
+VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict")
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +83,25 @@ def make_parser():
     p.add_argument("--run", required=True)
     p.add_argument("--image", required=True)
     p.add_argument("--out", help="folder for the PNGs (default RUN/heatmaps)")
+
+    p = verbs.add_parser("predict", help="keypoints of test images as a FashionAI submission")
+    p.add_argument("--run", action="append", required=True,
+                   help="a run folder; repeat for several categories (a category's own run "
+                   "wins over a run trained on all)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--test-csv", help="test.csv (image_id,image_category)")
+    source.add_argument("--images", help="a folder: every .jpg/.jpeg/.png in it")
+    p.add_argument("--data-dir", help="folder the test CSV's image ids are relative to "
+                   "(default: the CSV's folder)")
+    p.add_argument("--out", required=True, help="the submission CSV to write")
+    p.add_argument("--flip", action="store_true",
+                   help="test-time augmentation: average with the mirrored image's prediction")
+    p.add_argument("--category", choices=CATEGORIES[:-1],
+                   help="the category of --images (default: the run's); with --test-csv, "
+                   "predict only that category's rows")
+    p.add_argument("--draw", action="store_true",
+                   help="also draw each image's keypoints into SUB_pictures/ next to --out")
+    p.add_argument("--batch-size", type=int, default=32)
     return parser
 
 
@@ -112,6 +132,9 @@ def dispatch(args):
     if args.verb == "visualize":
         from engine import visualize
         return visualize.main(args)
+    if args.verb == "predict":
+        from engine import predict
+        return predict.main(args)
     from engine import training
     return training.main(args)
 
@@ -138,7 +161,7 @@ def import_tensorflow_quietly():
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.verb in ("train", "visualize") or (args.verb == "evaluate" and args.run):
+    if args.verb in ("train", "visualize", "predict") or (args.verb == "evaluate" and args.run):
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
     try:

@@ -16,7 +16,7 @@ def as_list(outputs):
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-def _to_original(xy, transforms):
+def to_original(xy, transforms):
     return np.stack([letterbox.to_original(p, t) for p, t in zip(xy, transforms)])
 
 
@@ -35,7 +35,7 @@ def predict(model, codec, meta_dataset):
             if s == len(stage_xy):
                 stage_xy.append([])
                 stage_conf.append([])
-            stage_xy[s].append(_to_original(xy, batch_transforms))
+            stage_xy[s].append(to_original(xy, batch_transforms))
             stage_conf[s].append(conf)
         gt.append(np.asarray(batch["orig_keypoints"]))
         transforms.append(batch_transforms)
@@ -82,6 +82,6 @@ def score(prediction, categories, names, layout, input_size):
     result["pck"] = metrics.pck(prediction["stage_xy"][-1], gt, categories, names)
     # A category missing from the training split falls back to the layout of all images.
     baseline_input = np.stack([layout.get(c, layout["all"]) for c in categories]) * input_size
-    baseline = _to_original(baseline_input, prediction["transforms"])
+    baseline = to_original(baseline_input, prediction["transforms"])
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result

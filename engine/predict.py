@@ -1,0 +1,251 @@
+"""`run.py predict`: keypoints of new images from trained runs, as a FashionAI submission.
+
+    test.csv rows (or a folder of images) → each row to the run of its category, else to
+    a run trained on `all` → tf.data (letterbox) → model (and its mirror image with
+    --flip) → codec.decode → original pixels → SUB.csv
+
+The submission has `x_y_1` for the category's keypoints in the original image's pixels
+(whole pixels, as fashion_csv.format_cell writes them) and `-1_-1_-1` for the others.
+Rows that no run predicts, and images that cannot be read, are left out and counted.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from data_tools import fashion_csv, letterbox, pipeline, schema
+from data_tools.errors import DataError, UsageError
+from engine import pictures, run_eval
+from engine.run_dir import RunDir
+from engine.visualize import load_run_model
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+# --- runs -----------------------------------------------------------------------------
+def read_runs(paths):
+    """{category: run folder} of the given runs, checked before any model is built."""
+    runs = {}
+    for path in paths:
+        run = RunDir(path)
+        category = run.read_config()["category"]
+        if not (run.best_weights.is_file() or run.last_weights.is_file()):
+            raise UsageError(f"{run.path} has no checkpoint ({run.best_weights.name} or "
+                             f"{run.last_weights.name} in {run.checkpoints})")
+        if category in runs:
+            raise UsageError(f"--run {runs[category]} and --run {run.path} are both "
+                             f"{category} runs: which one to use is ambiguous")
+        runs[category] = run.path
+    return runs
+
+
+def run_for(category, runs):
+    """The run that predicts a category: its own run wins over a run trained on `all`."""
+    return runs.get(category, runs.get("all"))
+
+
+# --- the images to predict --------------------------------------------------------------
+def from_test_csv(csv_path, data_dir, category):
+    """(data folder, image ids, categories) of a test.csv, optionally one category's rows.
+
+    Image ids are relative to the CSV's folder unless --data-dir says otherwise;
+    read_test_list refuses ids that resolve outside it.
+    """
+    data_dir = Path(data_dir) if data_dir else Path(csv_path).parent
+    ids, categories = fashion_csv.read_test_list(csv_path, data_dir)
+    if category:
+        rows = [n for n, c in enumerate(categories) if c == category]
+        if not rows:
+            raise DataError(f"no image of category {category}", csv_path)
+        ids, categories = [ids[n] for n in rows], [categories[n] for n in rows]
+    return data_dir, ids, categories
+
+
+def from_folder(folder, category, runs):
+    """(folder, image file names, categories) of every image in a folder, sorted.
+
+    A folder has no category column: --category gives it, else the single run's own.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("not a folder", folder)
+    if category is None:
+        if len(runs) > 1:
+            raise UsageError("--images with several --run needs --category to say which "
+                             "category the images are")
+        category = next(iter(runs))
+        if category == "all":
+            raise UsageError("--images with a run trained on all categories needs "
+                             "--category to say which category the images are")
+    ids = sorted(p.name for p in folder.iterdir()
+                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not ids:
+        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} images in this folder", folder)
+    return folder, ids, [category] * len(ids)
+
+
+def annotations(data_dir, ids, categories, source):
+    """An Annotations of the images with every keypoint unknown, for the pipeline."""
+    unknown = np.full((len(ids), schema.NUM_KEYPOINTS, 3), -1.0, np.float32)
+    return fashion_csv.Annotations(Path(data_dir), Path(source), list(ids), list(categories),
+                                   unknown)
+
+
+def drop_unpredictable(ann, runs, source):
+    """The rows some run predicts; says which categories are left out, and refuses none."""
+    left_out = [c for c in ann.categories if run_for(c, runs) is None]
+    if len(left_out) == len(ann):
+        raise UsageError(f"no --run predicts any image of {source}: its categories are "
+                         f"{', '.join(sorted(set(left_out)))}, the runs' "
+                         f"{', '.join(sorted(runs))}")
+    if left_out:
+        print(f"left out {len(left_out)} image(s) of {', '.join(sorted(set(left_out)))}: "
+              f"no --run for their category", flush=True)
+    return ann.select(n for n, c in enumerate(ann.categories) if run_for(c, runs) is not None)
+
+
+def drop_unreadable(ann):
+    """The rows whose image can be read; the others are counted and the first is named."""
+    faults = pipeline.scan_images(ann)
+    if len(faults) == len(ann):
+        image_id, reason = faults[0]
+        raise DataError(f"none of the {len(ann)} image(s) can be read from {ann.data_dir}, "
+                        f"first {image_id}: {reason}", ann.csv_path)
+    if faults:
+        image_id, reason = faults[0]
+        print(f"left out {len(faults)} unreadable or missing image(s), first {image_id}: "
+              f"{reason}", flush=True)
+    bad = {image_id for image_id, _ in faults}
+    return ann.select(n for n, image_id in enumerate(ann.image_ids) if image_id not in bad)
+
+
+def image_sizes(ann):
+    """(N, 2) width, height of each image, from the file headers (no decoding)."""
+    sizes = []
+    for n in range(len(ann)):
+        with Image.open(ann.image_path(n)) as image:
+            sizes.append(image.size)
+    return np.array(sizes, np.float32).reshape(-1, 2)
+
+
+# --- test-time flip -----------------------------------------------------------------------
+def flip_maps(maps, names):
+    """A mirrored image's maps (N, M, M, K) in the original image's frame.
+
+    Pixel centres sit at integer coordinates, so mirroring the input (x → S-1-x) mirrors
+    a map of side M exactly (cell u → M-1-u); the mirror's left sleeve is the original's
+    right one, so each channel takes its partner's map.
+    """
+    return maps[:, :, ::-1, :][..., schema.flip_permutation(names)]
+
+
+def flip_points(xy, size, names):
+    """A mirrored input's keypoints (N, K, 2) in the original input's frame (side `size`)."""
+    xy = np.array(xy[:, schema.flip_permutation(names)], np.float32)
+    xy[..., 0] = size - 1 - xy[..., 0]
+    return xy
+
+
+def predict_batch(model, codec, images, names, flip):
+    """(N, K, 2) keypoints in input pixels of a batch of letterboxed images.
+
+    With `flip`, the mirror's heatmaps are flipped back and averaged with the
+    original's before decoding (a regressor's decoded points are averaged instead),
+    so each architecture keeps its own decoding.
+    """
+    outputs = run_eval.as_list(model.predict_on_batch(images))
+    if not flip:
+        return codec.decode(outputs)[0]
+    mirror = run_eval.as_list(model.predict_on_batch(np.ascontiguousarray(images[:, :, ::-1])))
+    maps = codec.stage_maps(outputs)
+    if maps is not None:
+        averaged = [(m + flip_maps(f, names)) / 2
+                    for m, f in zip(maps, codec.stage_maps(mirror))]
+        return codec.decode(averaged)[0]
+    mirrored_xy = flip_points(codec.decode(mirror)[0], images.shape[2], names)
+    return (codec.decode(outputs)[0] + mirrored_xy) / 2
+
+
+# --- prediction -----------------------------------------------------------------------------
+def predict_run(run_path, ann, flip, batch_size, bar):
+    """One run over the images of `ann`: (N, K, 2) keypoints in original pixels (NaN for
+    an image the pipeline dropped) and the run's K keypoint names."""
+    _, cfg, model, codec = load_run_model(run_path)
+    names = list(cfg["names"])
+    dataset = pipeline.make_dataset(ann, names, cfg["input_size"], batch_size, with_meta=True)
+    xy = np.full((len(ann), len(names), 2), np.nan, np.float32)
+    for batch in dataset:
+        points = predict_batch(model, codec, np.asarray(batch["image"]), names, flip)
+        index = np.asarray(batch["index"])
+        xy[index] = run_eval.to_original(points, np.asarray(batch["transform"]))
+        bar.update(len(index))
+    return xy, names
+
+
+def predict_all(ann, runs, flip, batch_size):
+    """(N, 24, 2) keypoints in original pixels of every image, each by its category's run;
+    only the columns of the image's own category are meaningful."""
+    xy = np.full((len(ann), schema.NUM_KEYPOINTS, 2), np.nan, np.float32)
+    chosen = np.array([str(run_for(c, runs)) for c in ann.categories])
+    with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
+        for run_path in dict.fromkeys(chosen):
+            rows = np.flatnonzero(chosen == run_path)
+            points, names = predict_run(run_path, ann.select(rows), flip, batch_size, bar)
+            xy[np.ix_(rows, [schema.INDEX[n] for n in names])] = points
+    return xy
+
+
+def keep_on_image(xy, sizes):
+    """Points moved onto their image: a point predicted in the letterbox's padding lies off
+    the picture, and a FashionAI cell holds no negative coordinate."""
+    return np.clip(xy, 0, sizes[:, None, :] - 1)
+
+
+# --- output ---------------------------------------------------------------------------------
+def pictures_dir(out):
+    """Where --draw puts its PNGs: SUB_pictures/ next to SUB.csv."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_pictures")
+
+
+def draw(folder, ann, xy):
+    """One PNG per image: the original image with its category's predicted keypoints."""
+    for n, image_id in enumerate(tqdm(ann.image_ids, desc="draw", unit="img", file=sys.stderr)):
+        names = schema.keypoint_names(ann.categories[n])
+        points = xy[n, schema.keypoint_indices(ann.categories[n])]
+        image = letterbox.read_image(ann.image_path(n))
+        pictures.points_grid(folder / Path(image_id).with_suffix(".png"), image, [points[None]],
+                             None, names, title=f"{ann.categories[n]} · {image_id}",
+                             stage_label="prediction")
+
+
+def main(args):
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if args.images and args.data_dir:
+        raise UsageError("--data-dir goes with --test-csv; --images names the folder itself")
+    runs = read_runs(args.run)
+    if args.images:
+        source = args.images
+        data_dir, ids, categories = from_folder(args.images, args.category, runs)
+    else:
+        source = args.test_csv
+        data_dir, ids, categories = from_test_csv(args.test_csv, args.data_dir, args.category)
+    ann = drop_unpredictable(annotations(data_dir, ids, categories, source), runs, source)
+    ann = drop_unreadable(ann)
+
+    xy = predict_all(ann, runs, args.flip, args.batch_size)
+    done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
+    if len(done) < len(ann):
+        print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
+    ann = ann.select(done)
+    xy = keep_on_image(xy[done], image_sizes(ann))
+    fashion_csv.write_submission(args.out, ann.image_ids, ann.categories, xy)
+    if args.draw:
+        folder = pictures_dir(args.out)
+        draw(folder, ann, xy)
+        print(f"wrote {len(ann)} picture(s) to {folder}")
+    print(f"wrote {len(ann)} rows to {args.out}")
+    return 0

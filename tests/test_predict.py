@@ -1,0 +1,228 @@
+"""`run.py predict`: a submission from a trained run, its round trip through `evaluate`,
+test-time flip, a folder of images with pictures, and the one-line errors."""
+import csv
+import json
+import re
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from data_tools import fashion_csv, schema
+from tests.conftest import assert_one_line_error, run_cli
+
+TINY = ("--arch", "cpm", "--category", "skirt", "--preset", "tiny", "--weights", "none")
+SKIRT = list(schema.keypoint_names("skirt"))
+CELL = re.compile(r"^\d+_\d+_1$")
+
+
+@pytest.fixture(scope="module")
+def skirt_run(synthetic, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = run_cli(*TINY, "--data-dir", synthetic, "--out", out, "--epochs", 1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out / "skirt-cpm"
+
+
+@pytest.fixture(scope="module")
+def submission(skirt_run, synthetic, tmp_path_factory):
+    out = tmp_path_factory.mktemp("predict") / "sub.csv"
+    result = run_cli("predict", "--run", skirt_run, "--test-csv", synthetic / "test.csv",
+                     "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def points_of(row, names):
+    """{name: (x, y)} of a submission row's cells."""
+    return {name: tuple(int(v) for v in row[2 + schema.INDEX[name]].split("_")[:2])
+            for name in names}
+
+
+# --- the submission --------------------------------------------------------------------
+def test_submission_has_every_row_of_the_runs_category(submission, synthetic):
+    path, result = submission
+    rows = read_rows(path)
+    assert rows[0] == fashion_csv.HEADER
+    ids, categories = fashion_csv.read_test_list(synthetic / "test.csv")
+    assert [r[0] for r in rows[1:]] == [i for i, c in zip(ids, categories) if c == "skirt"]
+    for row in rows[1:]:
+        assert row[1] == "skirt"
+        for name, cell in zip(schema.KEYPOINTS, row[2:]):
+            assert CELL.match(cell) if name in SKIRT else cell == "-1_-1_-1", (name, cell)
+    assert "left out 24 image(s) of blouse, dress, outwear, trousers" in result.stdout
+    assert f"wrote {len(rows) - 1} rows to {path}" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthetic, tmp_path):
+    """`evaluate` of the submission gives the NE of the same model run in-process through
+    the training pipeline, once the points are rounded to whole pixels as the CSV has them."""
+    from data_tools import pipeline
+    from engine import metrics, run_eval
+    from engine.visualize import load_run_model
+
+    gt = fashion_csv.read_annotations(synthetic / "Annotations" / "test_gt.csv")
+    gt = gt.of_category("skirt")  # evaluate refuses ground truth that has no prediction
+    gt_csv = tmp_path / "Annotations" / "skirt_gt.csv"
+    fashion_csv.write_annotations(gt_csv, gt.image_ids, gt.categories, gt.keypoints)
+    report = tmp_path / "ne.json"
+    result = run_cli("evaluate", "--pred", submission[0], "--gt", gt_csv, "--json", report)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cli_ne = json.loads(report.read_text())["ne"]
+
+    _, cfg, model, codec = load_run_model(skirt_run)
+    dataset = pipeline.make_dataset(gt, cfg["names"], cfg["input_size"], 32, with_meta=True)
+    xy, truth, index = [], [], []
+    for batch in dataset:
+        points = codec.decode(run_eval.as_list(model.predict_on_batch(batch["image"])))[0]
+        xy.append(run_eval.to_original(points, np.asarray(batch["transform"])))
+        truth.append(np.asarray(batch["orig_keypoints"]))
+        index.append(np.asarray(batch["index"]))
+    xy, truth, index = np.concatenate(xy), np.concatenate(truth), np.concatenate(index)
+    categories = [gt.categories[i] for i in index]
+    exact = metrics.normalized_error(xy, truth, categories, SKIRT)["ne"]
+    sizes = np.array([Image.open(gt.image_path(i)).size for i in index])
+    on_image = np.clip(xy, 0, sizes[:, None, :] - 1)
+    rounded = metrics.normalized_error(np.round(on_image), truth, categories, SKIRT)["ne"]
+    assert cli_ne == pytest.approx(rounded, abs=1e-6)
+    # Rounding moves a point by at most half a pixel diagonal.
+    s = metrics.normalizers(truth, categories, SKIRT)
+    assert abs(cli_ne - exact) <= np.sqrt(0.5) / np.nanmin(s)
+
+
+# --- test-time flip --------------------------------------------------------------------
+def test_flip_maps_keeps_a_mirror_symmetric_pair():
+    from engine.predict import flip_maps
+    rng = np.random.default_rng(0)
+    left = rng.random((2, 8, 8))
+    hem = rng.random((2, 8, 8))
+    # waistband_right is the mirror of waistband_left, and so for the hemline.
+    maps = np.stack([left, left[:, :, ::-1], hem, hem[:, :, ::-1]], axis=-1)
+    np.testing.assert_array_equal(flip_maps(maps, SKIRT), maps)
+    np.testing.assert_array_equal((maps + flip_maps(maps, SKIRT)) / 2, maps)
+
+
+def test_flip_maps_mirrors_cells_and_swaps_left_and_right():
+    from engine.predict import flip_maps, flip_points
+    maps = np.zeros((1, 8, 8, 4))
+    maps[0, 2, 1, SKIRT.index("waistband_left")] = 1      # row 2, column 1
+    flipped = flip_maps(maps, SKIRT)
+    assert flipped[..., SKIRT.index("waistband_left")].sum() == 0
+    assert flipped[0, 2, 8 - 1 - 1, SKIRT.index("waistband_right")] == 1
+    xy = np.array([[[10, 5], [20, 6], [30, 7], [40, 8]]], np.float32)
+    np.testing.assert_array_equal(flip_points(xy, 64, SKIRT),
+                                  [[[43, 6], [53, 5], [23, 8], [33, 7]]])
+
+
+class MirrorModel:
+    """A stand-in model that sees a mirrored image as a mirror should: its left maps are its
+    right maps mirrored (shifted rolls of the pooled image), its points move with the image."""
+
+    def __init__(self, maps):
+        self.maps = maps
+
+    def predict_on_batch(self, images):
+        n, size = len(images), images.shape[1]
+        if self.maps:
+            pooled = images.reshape(n, 8, size // 8, 8, size // 8, 3).mean(axis=(2, 4))
+            return np.stack([np.roll(pooled[..., 0], 1, axis=2), np.roll(pooled[..., 0], -1, axis=2),
+                             np.roll(pooled[..., 1], 2, axis=2), np.roll(pooled[..., 1], -2, axis=2)],
+                            axis=-1)
+        y, x = np.divmod(images[..., 0].reshape(n, -1).argmax(axis=1), size)
+        offsets = np.array([[3, 0], [-3, 0], [5, 4], [-5, 4]])
+        points = np.stack([x, y], axis=-1)[:, None, :] + offsets
+        return 2.0 * (points + 0.5) / size - 1.0  # the regression codec's frame
+
+
+@pytest.mark.parametrize("arch", ["cpm", "regression"])
+def test_flip_of_a_mirror_consistent_model_changes_nothing(arch):
+    from engine import architectures
+    from engine.predict import predict_batch
+    codec = architectures.load(arch)[1]({"input_size": 64, "box": "input"}, len(SKIRT))
+    images = np.random.default_rng(1).random((3, 64, 64, 3)).astype(np.float32)
+    model = MirrorModel(maps=arch == "cpm")
+    plain = predict_batch(model, codec, images, SKIRT, flip=False)
+    np.testing.assert_allclose(predict_batch(model, codec, images, SKIRT, flip=True), plain,
+                               atol=1e-4)
+
+
+def test_flip_end_to_end_writes_a_valid_submission(skirt_run, synthetic, tmp_path):
+    out = tmp_path / "flip.csv"
+    result = run_cli("predict", "--run", skirt_run, "--test-csv", synthetic / "test.csv",
+                     "--out", out, "--flip")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ann = fashion_csv.read_annotations(out, data_dir=synthetic)  # validates every cell
+    assert set(ann.categories) == {"skirt"} and len(ann) == 6
+    assert (ann.keypoints[:, schema.keypoint_indices("skirt"), 2] == 1).all()
+
+
+def test_run_for_prefers_the_categorys_own_run():
+    from engine.predict import run_for
+    runs = {"skirt": "a", "all": "b"}
+    assert run_for("skirt", runs) == "a" and run_for("dress", runs) == "b"
+    assert run_for("dress", {"skirt": "a"}) is None
+
+
+# --- a folder of images ----------------------------------------------------------------
+def test_images_folder_with_pictures(skirt_run, synthetic, tmp_path):
+    """Non-square images of several sizes, very wide and very tall strips among them (their
+    letterbox is mostly padding), as .jpg, .png and .jpeg: every point lands on its image."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    odd = [p for p in sorted((synthetic / "Images").rglob("*.jpg"))
+           if Image.open(p).size[0] != Image.open(p).size[1]][:2]
+    for n, path in enumerate(odd):
+        shutil.copy(path, folder / f"odd{n}.jpg")
+    image = cv2.imread(str(odd[0]))
+    cv2.imwrite(str(folder / "wide.png"), image[:90])
+    cv2.imwrite(str(folder / "tall.jpeg"), image[:, :80])
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "mine.csv"
+    result = run_cli("predict", "--run", skirt_run, "--images", folder, "--out", out, "--draw")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    rows = read_rows(out)[1:]
+    assert [r[0] for r in rows] == ["odd0.jpg", "odd1.jpg", "tall.jpeg", "wide.png"]
+    sizes = {r[0]: Image.open(folder / r[0]).size for r in rows}
+    assert len(set(sizes.values())) == 4 and all(w != h for w, h in sizes.values())
+    for row in rows:
+        assert row[1] == "skirt"
+        width, height = sizes[row[0]]
+        for x, y in points_of(row, SKIRT).values():
+            assert 0 <= x < width and 0 <= y < height, (row[0], x, y)
+    pictures = tmp_path / "mine_pictures"
+    assert sorted(p.name for p in pictures.glob("*.png")) == ["odd0.png", "odd1.png",
+                                                             "tall.png", "wide.png"]
+    assert f"to {pictures}" in result.stdout
+
+
+# --- errors ------------------------------------------------------------------------------
+def test_errors_are_one_line(skirt_run, synthetic, tmp_path):
+    test_csv = synthetic / "test.csv"
+    empty = tmp_path / "untrained"
+    empty.mkdir()
+    shutil.copy(skirt_run / "config.json", empty)
+    assert_one_line_error(run_cli("predict", "--run", empty, "--test-csv", test_csv,
+                                  "--out", tmp_path / "a.csv"), str(empty), "no checkpoint")
+
+    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--test-csv",
+                                  tmp_path / "none.csv", "--out", tmp_path / "b.csv"),
+                          "none.csv", "not found")
+
+    twin = tmp_path / "twin"
+    shutil.copytree(skirt_run, twin, ignore=shutil.ignore_patterns("tensorboard", "heatmaps"))
+    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--run", twin, "--test-csv",
+                                  test_csv, "--out", tmp_path / "c.csv"), "ambiguous")
+
+    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--test-csv", test_csv,
+                                  "--category", "blouse", "--out", tmp_path / "d.csv"),
+                          "no --run predicts")
+    assert not list(tmp_path.glob("*.csv"))
