@@ -8,6 +8,7 @@
     python run.py evaluate --run RUN
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
+    python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--train] [--runs-dir runs] --out DIR
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -17,7 +18,7 @@ import sys
 
 ARCHS = ("cpm", "hourglass", "regression")
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
-VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict")
+VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare")
 
 
 class Parser(argparse.ArgumentParser):
@@ -102,6 +103,21 @@ def make_parser():
     p.add_argument("--draw", action="store_true",
                    help="also draw each image's keypoints into SUB_pictures/ next to --out")
     p.add_argument("--batch-size", type=int, default=32)
+
+    from engine.presets import PRESET_NAMES
+    p = verbs.add_parser("compare", help="the three methods side by side on one category: "
+                         "report.md and plots")
+    p.add_argument("--category", choices=CATEGORIES, required=True)
+    p.add_argument("--runs-dir", default="runs", help="folder that holds the run folders "
+                   "<category>-<arch>")
+    p.add_argument("--train", action="store_true",
+                   help="train the methods that have no run yet, like the runs already there")
+    p.add_argument("--data-dir", help="the runs' data (checked against their fingerprint); "
+                   "with --train, the data to train on")
+    p.add_argument("--preset", choices=PRESET_NAMES,
+                   help="the runs' preset (checked); with --train, the one to train with")
+    p.add_argument("--epochs", type=int, help="with --train: epochs of the runs it trains")
+    p.add_argument("--out", required=True, help="folder for report.md and the plots")
     return parser
 
 
@@ -135,6 +151,9 @@ def dispatch(args):
     if args.verb == "predict":
         from engine import predict
         return predict.main(args)
+    if args.verb == "compare":
+        from engine import compare
+        return compare.main(args, make_parser)
     from engine import training
     return training.main(args)
 
@@ -161,7 +180,7 @@ def import_tensorflow_quietly():
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.verb in ("train", "visualize", "predict") or (args.verb == "evaluate" and args.run):
+    if args.verb in ("train", "visualize", "predict", "compare") or (args.verb == "evaluate" and args.run):
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
     try:

@@ -435,7 +435,7 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
             ax.set_title(columns[-1], fontsize=TITLE_FONTSIZE, pad=4)
         if len(columns) == 1 and row_labels is not None:
             _row_label(ax, row_labels[r])
-    _save(grid.fig, path)
+    save_figure(grid.fig, path)
     return path
 
 
@@ -470,7 +470,7 @@ def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
         _draw_points(ax, rgb.shape[:2], one_pred, one_gt, [names[i]], label=False)
         peak = np.nan_to_num(maps[..., i], nan=0.0, posinf=0.0, neginf=0.0).max()
         _corner_note(ax, f"peak {peak:.3g}")
-    _save(grid.fig, path)
+    save_figure(grid.fig, path)
     return path
 
 
@@ -512,7 +512,7 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
                 ax.set_title(columns[c], fontsize=TITLE_FONTSIZE, pad=4)
             if c == 0 and row_labels is not None:
                 _row_label(ax, row_labels[r])
-    _save(grid.fig, path)
+    save_figure(grid.fig, path)
     return path
 
 
@@ -546,7 +546,7 @@ def _png_bytes(fig):
     return buf.tobytes()
 
 
-def _save(fig, path):
+def save_figure(fig, path):
     """Write the figure as PNG atomically: a temp .png beside `path`, then os.replace."""
     path = os.fspath(path)
     data = _png_bytes(fig)  # the figure is not in pyplot's registry: garbage once we return

@@ -71,6 +71,13 @@ def training_layout(ann, names, input_size):
     return layouts
 
 
+def mean_shape_points(layout, categories, transforms, input_size):
+    """The mean-shape baseline's (N, K, 2) points in original pixels: each image gets its
+    category's training layout (the layout of all images if the category had none)."""
+    points = np.stack([layout.get(c, layout["all"]) for c in categories]) * input_size
+    return to_original(points, transforms)
+
+
 def score(prediction, categories, names, layout, input_size):
     """metrics.json's figures from `predict`'s output; `layout` from `training_layout`."""
     gt = prediction["gt"]
@@ -80,8 +87,6 @@ def score(prediction, categories, names, layout, input_size):
     result = dict(per_stage[-1])
     result["ne_per_stage"] = [r["ne"] for r in per_stage]
     result["pck"] = metrics.pck(prediction["stage_xy"][-1], gt, categories, names)
-    # A category missing from the training split falls back to the layout of all images.
-    baseline_input = np.stack([layout.get(c, layout["all"]) for c in categories]) * input_size
-    baseline = to_original(baseline_input, prediction["transforms"])
+    baseline = mean_shape_points(layout, categories, prediction["transforms"], input_size)
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result
