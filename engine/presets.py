@@ -13,7 +13,7 @@ PRESETS = {
         "augment": {"rotate": 10, "shift": 0.05, "scale": (0.9, 1.1)},
         "cpm": {"backbone": "vgg", "width": 0.125, "stages": 6, "stage_channels": 16,
                 "stage_kernel": 3, "sigma": 1.0},
-        "hourglass": {"stacks": 2, "features": 16, "depth": 3, "sigma": 1.0},
+        "hourglass": {"stacks": 2, "features": 16, "depth": 3, "sigma": 1.0, "peak_weight": 100},
         "regression": {"backbone": "simple", "width": 8, "stages": 1, "box": "input"},
     },
     "cpu": {
@@ -22,7 +22,7 @@ PRESETS = {
         "augment": {"rotate": 15, "shift": 0.08, "scale": (0.85, 1.15)},
         "cpm": {"backbone": "vgg", "width": 0.25, "stages": 6, "stage_channels": 32,
                 "stage_kernel": 7, "sigma": 1.0},
-        "hourglass": {"stacks": 2, "features": 64, "depth": 4, "sigma": 1.0},
+        "hourglass": {"stacks": 2, "features": 64, "depth": 4, "sigma": 1.0, "peak_weight": 100},
         "regression": {"backbone": "simple", "width": 32, "stages": 1, "box": "input"},
     },
     "paper": {
@@ -34,7 +34,8 @@ PRESETS = {
                 "stage_kernel": 7, "sigma": 1.0},
         # Newell et al. 2016: 64x64 maps from a 256 input, 256 features, depth-4 hourglasses;
         # 4 stacks rather than 8 (their ablation: most of the gain by 4, at half the cost).
-        "hourglass": {"stacks": 4, "features": 256, "depth": 4, "sigma": 1.0},
+        # peak_weight: see hourglass/codec.py; plain MSE (0) learns too slowly here.
+        "hourglass": {"stacks": 4, "features": 256, "depth": 4, "sigma": 1.0, "peak_weight": 100},
         # DeepPose on an ImageNet backbone (Toshev & Szegedy 2014 used AlexNet).
         "regression": {"backbone": "resnet50", "width": 32, "stages": 1, "box": "input"},
     },

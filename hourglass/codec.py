@@ -10,6 +10,13 @@ S/4 grid, regressed with a mean squared error. A keypoint with no target (absent
 outside the map) has its whole map set to -1, a sentinel the masked loss skips: unlike
 an all-zero map, it does not teach the network that the keypoint is nowhere.
 
+The squared error of a cell is weighted by 1 + peak_weight * target (cfg, 100 in every
+preset). With Newell's plain MSE (peak_weight 0) the ~1000 background cells of a map
+outweigh its ~9 peak cells and the network sits at all-zero maps for a long time:
+on 16 synthetic skirts at the cpu preset, 150 Adam steps left the training NE at
+0.32-0.55 with plain MSE, 0.031 with peak_weight 10 and 0.015 with 100 (the CPM: 0.036);
+and after 8 epochs of the cpu preset on 543 skirts, val NE 1.05 / 0.86 / 0.59.
+
 `targets` and `encode` import TensorFlow when they run (inside tf.data);
 `loss` uses keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The
 module itself imports without TensorFlow.
@@ -23,20 +30,22 @@ STRIDE = 4
 ABSENT = -1.0
 
 
-def masked_mse(y_true, y_pred):
+def masked_mse(y_true, y_pred, peak_weight=0.0):
     """Mean squared error over the maps that have a target (y_true >= 0), in float32.
 
     Per image: the sum over counted maps of the mean over the M x M cells of
-    (y_pred - y_true)^2; then the mean over the batch. A map marked absent (-1) adds
-    exactly 0 to the loss and passes exactly 0 gradient, whatever is predicted there.
+    w * (y_pred - y_true)^2, with w = 1 + peak_weight * y_true; then the mean over the
+    batch. A map marked absent (-1) adds exactly 0 to the loss and passes exactly 0
+    gradient, whatever is predicted there. peak_weight 0 is Newell's plain MSE.
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
     # Mask the difference before squaring (not the squares after): a masked cell then
     # gets a zero gradient even where the prediction is inf or NaN.
     diff = ops.where(y_true >= 0, y_pred - y_true, 0.0)
+    weight = 1.0 + float(peak_weight) * ops.maximum(y_true, 0.0)
     cells = ops.cast(ops.shape(y_true)[1] * ops.shape(y_true)[2], "float32")
-    per_image = ops.sum(ops.square(diff), axis=(1, 2, 3)) / cells
+    per_image = ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
     return ops.mean(per_image)
 
 
@@ -53,6 +62,7 @@ class Codec:
         self.stride = self.input_size / self.map_size
         self.num_stages = int(cfg.get("stacks", 4))
         self.sigma = float(cfg.get("sigma", 1.0))
+        self.peak_weight = float(cfg.get("peak_weight", 0.0))
 
     def targets(self, keypoints):
         """TF: (K,3) keypoints in input pixels -> (M,M,K) peak-1 Gaussians, -1 maps where none."""
@@ -69,7 +79,9 @@ class Codec:
         target = self.targets(keypoints)
         return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
 
-    loss = staticmethod(masked_mse)
+    def loss(self, y_true, y_pred):
+        """masked_mse with this preset's peak weight."""
+        return masked_mse(y_true, y_pred, self.peak_weight)
 
     def stage_maps(self, outputs):
         """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stack."""

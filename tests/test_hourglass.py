@@ -134,7 +134,19 @@ def test_masked_mse_counts_only_maps_with_a_target():
     grad = tape.gradient(value, prediction).numpy()
     assert np.all(grad[0, ..., 1] == 0.0)
     assert grad[0, 1, 2, 0] == pytest.approx(2 * (0.0 - 1.0) / 16 / 2)
-    assert make_codec(TINY, 2).loss is masked_mse
+
+
+def test_peak_weight_weighs_the_target_cells():
+    y_true = np.zeros((1, 4, 4, 2), np.float32)
+    y_true[0, 1, 2, 0] = 1.0
+    y_true[0, ..., 1] = -1.0                       # absent: still no loss
+    y_pred = np.full_like(y_true, 0.5)
+    plain = float(_np(masked_mse(y_true, y_pred)))
+    assert plain == pytest.approx((15 * 0.25 + 0.25) / 16)
+    weighted = float(_np(masked_mse(y_true, y_pred, peak_weight=100)))
+    assert weighted == pytest.approx((15 * 0.25 + 101 * 0.25) / 16)
+    codec = make_codec({**TINY, "peak_weight": 100}, 2)
+    assert float(_np(codec.loss(y_true, y_pred))) == pytest.approx(weighted)
 
 
 def test_decode_of_encode_is_within_a_quarter_cell():
