@@ -9,9 +9,9 @@
 keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The module
 itself imports without TensorFlow.
 """
-import numpy as np
 from keras import ops
 
+from engine.architectures import stage_arrays
 from engine.backbones import STRIDE
 from engine.heatmaps import decode_heatmaps, gaussian_targets
 
@@ -58,11 +58,7 @@ class Codec:
 
     def stage_maps(self, outputs):
         """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stage."""
-        if isinstance(outputs, dict):
-            outputs = [outputs[f"stage{t}"] for t in range(1, len(outputs) + 1)]
-        elif not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        return [np.asarray(o, np.float32) for o in outputs]
+        return stage_arrays(outputs, "stage")
 
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stage."""

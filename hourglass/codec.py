@@ -21,9 +21,9 @@ and after 8 epochs of the cpu preset on 543 skirts, val NE 1.05 / 0.86 / 0.59.
 `loss` uses keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The
 module itself imports without TensorFlow.
 """
-import numpy as np
 from keras import ops
 
+from engine.architectures import stage_arrays
 from engine.heatmaps import decode_heatmaps, gaussian_targets, target_weights
 
 STRIDE = 4
@@ -85,11 +85,7 @@ class Codec:
 
     def stage_maps(self, outputs):
         """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stack."""
-        if isinstance(outputs, dict):
-            outputs = [outputs[f"stack{s}"] for s in range(1, len(outputs) + 1)]
-        elif not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        return [np.asarray(o, np.float32) for o in outputs]
+        return stage_arrays(outputs, "stack")
 
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stack."""

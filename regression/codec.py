@@ -31,6 +31,7 @@ itself imports without TensorFlow.
 import numpy as np
 from keras import ops
 
+from engine.architectures import stage_arrays
 BOXES = ("input", "garment")
 MARGIN = 0.1          # of the keypoints' extent, on each side of the garment box
 MIN_MARGIN_PX = 4.0   # so that one point, or points on a line, still give a box
@@ -115,11 +116,7 @@ class Codec:
 
     def stage_outputs(self, outputs):
         """The model's output(s) -> list of numpy (N, rows, 2) float32, one per stage."""
-        if isinstance(outputs, dict):
-            outputs = [outputs[f"stage{t}"] for t in range(1, len(outputs) + 1)]
-        elif not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        return [np.asarray(o, np.float32) for o in outputs]
+        return stage_arrays(outputs, "stage")
 
     def _decode_one(self, y):
         if y.ndim != 3 or y.shape[1:] != (self.rows, 2):
