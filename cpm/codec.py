@@ -11,9 +11,8 @@ itself imports without TensorFlow.
 """
 from keras import ops
 
-from engine.architectures import stage_arrays
 from engine.backbones import STRIDE
-from engine.heatmaps import decode_heatmaps, gaussian_targets
+from engine.heatmaps import MapDecoding, gaussian_targets
 
 EPSILON = 1e-7
 
@@ -30,7 +29,7 @@ def belief_map_loss(y_true, y_pred):
     return ops.mean(per_image)
 
 
-class Codec:
+class Codec(MapDecoding):
     """Targets and decoding for a CPM with `cfg["stages"]` stages on an S/8 grid."""
 
     def __init__(self, cfg, num_keypoints):
@@ -38,6 +37,7 @@ class Codec:
         if self.input_size % STRIDE:
             raise ValueError(f"cpm: input_size must be a multiple of {STRIDE}, got {self.input_size}")
         self.num_keypoints = int(num_keypoints)
+        self.output_prefix = "stage"
         self.map_size = self.input_size // STRIDE
         self.stride = self.input_size / self.map_size
         self.num_stages = int(cfg.get("stages", 6))
@@ -55,18 +55,6 @@ class Codec:
         return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
 
     loss = staticmethod(belief_map_loss)
-
-    def stage_maps(self, outputs):
-        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stage."""
-        return stage_arrays(outputs, "stage")
-
-    def decode_stages(self, outputs):
-        """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stage."""
-        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
-
-    def decode(self, outputs):
-        """(xy (N,K,2) input pixels, conf (N,K) peak probability) from the last stage."""
-        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)
 
 
 def make_codec(cfg, num_keypoints):

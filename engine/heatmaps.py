@@ -13,6 +13,8 @@ without it). Everything else is numpy.
 """
 import numpy as np
 
+from engine.architectures import stage_arrays
+
 
 def to_map(x, stride):
     """Input-pixel coordinate(s) -> map coordinate(s) (numpy or python floats)."""
@@ -99,3 +101,23 @@ def decode_heatmaps(maps, stride):
     v = py + 0.25 * dy
     xy = np.stack([to_input(u, stride), to_input(v, stride)], axis=-1).astype(np.float32)
     return xy, conf.astype(np.float32)
+
+
+class MapDecoding:
+    """The decoding half of a heatmap codec (CPM, hourglass): per-stage maps -> keypoints.
+
+    A codec that inherits it sets `stride` (input pixels per map cell) and
+    `output_prefix` (its outputs are named `{prefix}1`, `{prefix}2`, ...).
+    """
+
+    def stage_maps(self, outputs):
+        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stage."""
+        return stage_arrays(outputs, self.output_prefix)
+
+    def decode_stages(self, outputs):
+        """A list of (xy (N,K,2) input pixels, conf (N,K) peak values), one per stage."""
+        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
+
+    def decode(self, outputs):
+        """(xy (N,K,2) input pixels, conf (N,K) peak values) from the last stage."""
+        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)

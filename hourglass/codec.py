@@ -25,8 +25,7 @@ module itself imports without TensorFlow.
 """
 from keras import ops
 
-from engine.architectures import stage_arrays
-from engine.heatmaps import decode_heatmaps, gaussian_targets, target_weights
+from engine.heatmaps import MapDecoding, gaussian_targets, target_weights
 
 STRIDE = 4
 ABSENT = -1.0
@@ -51,7 +50,7 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     return ops.mean(per_image)
 
 
-class Codec:
+class Codec(MapDecoding):
     """Targets and decoding for a stacked hourglass of `cfg["stacks"]` stacks on an S/4 grid."""
 
     def __init__(self, cfg, num_keypoints):
@@ -60,6 +59,7 @@ class Codec:
             raise ValueError(f"hourglass: input_size must be a multiple of {STRIDE}, "
                              f"got {self.input_size}")
         self.num_keypoints = int(num_keypoints)
+        self.output_prefix = "stack"
         self.map_size = self.input_size // STRIDE
         self.stride = self.input_size / self.map_size
         self.num_stages = int(cfg.get("stacks", 4))
@@ -84,18 +84,6 @@ class Codec:
     def loss(self, y_true, y_pred):
         """masked_mse with this preset's peak weight."""
         return masked_mse(y_true, y_pred, self.peak_weight)
-
-    def stage_maps(self, outputs):
-        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stack."""
-        return stage_arrays(outputs, "stack")
-
-    def decode_stages(self, outputs):
-        """A list of (xy (N,K,2) input pixels, conf (N,K)), one per stack."""
-        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
-
-    def decode(self, outputs):
-        """(xy (N,K,2) input pixels, conf (N,K) peak value) from the last stack."""
-        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)
 
 
 def make_codec(cfg, num_keypoints):
