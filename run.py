@@ -14,6 +14,7 @@ Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
 import argparse
 import os
+import signal
 import sys
 
 ARCHS = ("cpm", "hourglass", "regression")
@@ -178,20 +179,37 @@ def import_tensorflow_quietly():
         os.close(saved)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it ends like Ctrl-C (files stay whole)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.verb in ("train", "visualize", "predict", "compare") or (args.verb == "evaluate" and args.run):
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
+    # SIGTERM (kill, a batch scheduler) takes the same clean path as Ctrl-C, not an instant death.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return dispatch(args)
     except (DataError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: every finished epoch is saved in the run folder; --resume "
-              "continues from the last one", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        if args.verb in ("train", "compare"):
+            print(f"{what}: every finished epoch is saved in the run folder; --resume "
+                  "continues from the last one", file=sys.stderr)
+        else:
+            print(f"{what}: stopped before the end", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

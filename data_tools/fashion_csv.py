@@ -72,19 +72,29 @@ def parse_cell(text, path=None, row=None, column=None):
 
 
 def safe_image_path(data_dir, image_id, path=None, row=None):
-    """Resolve an image id inside data_dir; refuse ids that point outside it."""
+    """Resolve an image id inside data_dir; refuse ids that point outside it.
+
+    The check is on the id itself (absolute, or climbing out with '..'), not on where
+    symlinks lead: a data folder whose Images/ is a symlink to another disk is usable,
+    while a CSV row `../../etc/passwd` is refused whatever the folder holds.
+    """
     if not image_id or image_id.strip() != image_id:
         raise DataError(f"image id {image_id!r} is empty or has surrounding spaces", path, row)
+    if any(ord(c) < 32 or ord(c) == 127 for c in image_id):
+        raise DataError(f"image id {image_id!r} contains a control character", path, row)
     root = Path(data_dir).resolve()
-    target = (root / image_id).resolve()
-    if os.path.isabs(image_id) or not target.is_relative_to(root):
+    relative = os.path.normpath(image_id)
+    if (os.path.isabs(image_id) or relative == os.pardir
+            or relative.startswith(os.pardir + os.sep)):
         raise DataError(f"image id {image_id!r} resolves outside the data folder {root}",
                         path, row)
-    return target
+    return root / relative
 
 
 def _read_rows(csv_path):
-    """Rows of a CSV as lists of strings, with a clear error for unreadable files."""
+    """(row number, cells) of each non-blank row of a CSV, with a clear error for an
+    unreadable file. Row numbers count every record, blank ones too (header = 1), so an
+    error names the row a spreadsheet shows even after a blank line."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DataError("file not found", csv_path)
@@ -93,16 +103,16 @@ def _read_rows(csv_path):
             rows = list(csv.reader(f))
     except (UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"not a readable CSV ({e})", csv_path) from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [(n, r) for n, r in enumerate(rows, 1) if any(cell.strip() for cell in r)]
     if not rows:
         raise DataError("the file is empty (no header)", csv_path)
     return rows
 
 
-def _check_header(header, required, csv_path):
+def _check_header(header, required, csv_path, row=1):
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)}", csv_path, 1)
+        raise DataError(f"missing column(s) {', '.join(missing)}", csv_path, row)
     return {name: header.index(name) for name in required}
 
 
@@ -120,17 +130,16 @@ def read_annotations(csv_path, data_dir=None, allow_duplicates=False):
     """
     csv_path = Path(csv_path)
     data_dir = Path(data_dir) if data_dir is not None else csv_path.parent.parent
-    rows = _read_rows(csv_path)
-    columns = _check_header(rows[0], HEADER, csv_path)
-    if len(rows) == 1:
+    (header_row, header), *rows = _read_rows(csv_path)
+    columns = _check_header(header, HEADER, csv_path, header_row)
+    if not rows:
         raise DataError("the file has a header but no rows", csv_path)
     ids, categories = [], []
-    keypoints = np.full((len(rows) - 1, schema.NUM_KEYPOINTS, 3), -1.0, np.float32)
+    keypoints = np.full((len(rows), schema.NUM_KEYPOINTS, 3), -1.0, np.float32)
     seen = {}
-    for n, cells in enumerate(rows[1:]):
-        row = n + 2
-        if len(cells) < len(rows[0]):
-            raise DataError(f"has {len(cells)} cells, the header has {len(rows[0])}",
+    for n, (row, cells) in enumerate(rows):
+        if len(cells) < len(header):
+            raise DataError(f"has {len(cells)} cells, the header has {len(header)}",
                             csv_path, row)
         image_id = cells[columns["image_id"]]
         category = cells[columns["image_category"]]
@@ -151,13 +160,13 @@ def read_test_list(csv_path, data_dir=None):
     """Read test.csv (image_id,image_category): the images to predict."""
     csv_path = Path(csv_path)
     data_dir = Path(data_dir) if data_dir is not None else csv_path.parent
-    rows = _read_rows(csv_path)
-    columns = _check_header(rows[0], HEADER[:2], csv_path)
+    (header_row, header), *rows = _read_rows(csv_path)
+    columns = _check_header(header, HEADER[:2], csv_path, header_row)
     ids, categories = [], []
-    for n, cells in enumerate(rows[1:]):
-        row = n + 2
-        if len(cells) < 2:
-            raise DataError("needs image_id and image_category", csv_path, row)
+    for row, cells in rows:
+        if len(cells) <= max(columns.values()):
+            raise DataError(f"has {len(cells)} cells: needs image_id and image_category",
+                            csv_path, row)
         image_id, category = cells[columns["image_id"]], cells[columns["image_category"]]
         safe_image_path(data_dir, image_id, csv_path, row)
         _check_category(category, csv_path, row)

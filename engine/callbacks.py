@@ -4,6 +4,10 @@ One callback, in a fixed order chosen for crash safety: weights first, then
 history.csv, then state.json. state.json names the last finished epoch; on
 resume, history rows past it are dropped, so a kill between the steps never
 duplicates or loses an epoch.
+
+A NaN or infinite loss is caught at the batch where it appears (like
+keras.callbacks.TerminateOnNaN): training stops there and nothing of that epoch
+is written, so the checkpoints stay those of the last good epoch.
 """
 import math
 import time
@@ -24,8 +28,17 @@ class EpochEnd(keras.callbacks.Callback):
         self.nan_epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
         self.started = time.perf_counter()
         self.train_seconds = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras checks stop_training after every batch, so a NaN mid-epoch does not
+        # run on to the epoch's end (on_epoch_end still comes, and writes nothing).
+        loss = (logs or {}).get("loss")
+        if loss is not None and not _finite(loss):
+            self.nan_epoch = self.epoch + 1
+            self.model.stop_training = True
 
     def on_test_begin(self, logs=None):
         # Validation runs inside the epoch; the throughput counts training alone.
@@ -34,7 +47,7 @@ class EpochEnd(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        if not math.isfinite(float(logs.get("loss", 0.0))):
+        if self.nan_epoch is not None or not _finite(logs.get("loss", 0.0)):
             # Keep the last good checkpoint: nothing of this epoch is written.
             self.nan_epoch = epoch + 1
             self.model.stop_training = True
@@ -66,6 +79,13 @@ class EpochEnd(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: val NE {_fmt(result['ne'])} (per stage {stages}; "
               f"mean shape {_fmt(result['mean_shape_ne'])}), {row['images_per_s']} images/s",
               flush=True)
+
+
+def _finite(value):
+    try:
+        return math.isfinite(float(np.asarray(value)))
+    except (TypeError, ValueError):
+        return True
 
 
 def _fmt(value):

@@ -169,10 +169,10 @@ def predict_batch(model, codec, images, names, flip):
 
 
 # --- prediction -----------------------------------------------------------------------------
-def predict_run(run_path, ann, flip, batch_size, bar):
-    """One run over the images of `ann`: (N, K, 2) keypoints in original pixels (NaN for
-    an image the pipeline dropped) and the run's K keypoint names."""
-    _, cfg, model, codec = load_run_model(run_path)
+def predict_run(loaded, ann, flip, batch_size, bar):
+    """One run (as load_run_model gives it) over the images of `ann`: (N, K, 2) keypoints
+    in original pixels (NaN for an image the pipeline dropped) and the run's K names."""
+    _, cfg, model, codec = loaded
     names = list(cfg["names"])
     dataset = pipeline.make_dataset(ann, names, cfg["input_size"], batch_size, with_meta=True)
     xy = np.full((len(ann), len(names), 2), np.nan, np.float32)
@@ -189,10 +189,14 @@ def predict_all(ann, runs, flip, batch_size):
     only the columns of the image's own category are meaningful."""
     xy = np.full((len(ann), schema.NUM_KEYPOINTS, 2), np.nan, np.float32)
     chosen = np.array([str(run_for(c, runs)) for c in ann.categories])
+    # Every run's checkpoint is loaded (and a swapped one refused) before any image is
+    # predicted, so a bad last run neither wastes the others' work nor cuts a progress bar.
+    loaded = {run_path: load_run_model(run_path) for run_path in dict.fromkeys(chosen)}
     with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
-        for run_path in dict.fromkeys(chosen):
+        for run_path in loaded:
             rows = np.flatnonzero(chosen == run_path)
-            points, names = predict_run(run_path, ann.select(rows), flip, batch_size, bar)
+            points, names = predict_run(loaded[run_path], ann.select(rows), flip, batch_size,
+                                        bar)
             xy[np.ix_(rows, [schema.INDEX[n] for n in names])] = points
     return xy
 

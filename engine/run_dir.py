@@ -76,9 +76,30 @@ class RunDir:
 
     def save_weights(self, model, path):
         """model.save_weights, atomically (Keras wants the .weights.h5 suffix)."""
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        model.save_weights(tmp)
-        os.replace(tmp, path)
+        stem = path.name[:-len(".weights.h5")] if path.name.endswith(".weights.h5") else path.stem
+        tmp = path.with_name(f".{stem}.{os.getpid()}.tmp.weights.h5")
+        try:
+            model.save_weights(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a full disk mid-write: the old checkpoint stays as it was.
+            if tmp.exists():
+                tmp.unlink()
+            raise
+
+    def remove_stale_temp_files(self):
+        """Delete the temporary files a killed run (SIGKILL, power loss) left half-written.
+
+        They never replaced a real file, so nothing they held is needed.
+        """
+        patterns = (".*.tmp", ".*.tmp.weights.h5", ".*.png.*.png")  # text, weights, pictures
+        for folder in (self.path, self.checkpoints, self.heatmaps):
+            if folder.is_dir():
+                for pattern in patterns:
+                    for tmp in folder.glob(pattern):
+                        tmp.unlink(missing_ok=True)
 
     # --- history.csv ----------------------------------------------------------------
     def read_history(self):

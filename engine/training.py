@@ -138,13 +138,32 @@ def build(cfg):
     return model, codec
 
 
-def load_weights(model, path):
-    try:
-        model.load_weights(path)
-    except (ValueError, OSError) as e:
-        raise UsageError(f"{path}: cannot load these weights into this model "
-                         f"({str(e).splitlines()[0]})") from None
+def load_weights(model, path, what="this model"):
+    """Load a checkpoint's weights into `model`; weights that do not fit are a UsageError.
 
+    Safe loading: a run's model is rebuilt in code from its config.json (architecture,
+    keypoint count, stages) and only weights (.weights.h5, plain HDF5 arrays) are read
+    into it. No model is deserialised from a file, so no code or Lambda layer from a
+    checkpoint runs. Keras raises on a shape or layer mismatch (another architecture,
+    another keypoint count); where it only warns that it skipped part of the file (those
+    layers would keep random weights), that is refused too, and its multi-line warnings
+    never reach the terminal.
+    """
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"{path}: these weights do not fit {what} "
+                             f"({str(e).splitlines()[0].split('. ')[0]})") from None
+    skipped = [w for w in caught if "Skipping" in str(w.message)
+               or "could not be loaded" in str(w.message)]
+    if skipped:
+        raise UsageError(f"{path}: these weights do not fit {what} "
+                         f"({str(skipped[0].message).splitlines()[0].split('. ')[0]})")
+    for w in caught:  # any other warning, shown as it would have been
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 def make_evaluator(cfg, model, codec, train, val, meta_ds):
     """A function that scores the model on the validation split, as metrics.json holds it."""
@@ -226,12 +245,12 @@ def main(args):
         data_dir = data_source.resolve(args.data_dir, cfg["synthetic_images_per_category"],
                                        presets.DEFAULT_SYNTHETIC_IMAGES, seed=0)
     cfg["data_dir"] = str(Path(data_dir).resolve())
+    # The data is checked before the run folder is made, so bad data leaves no empty folder.
+    ann = load_annotations(cfg, strict=args.strict, run=run)
+    train, val = split(cfg, ann)
     run.create()
     cfg["run_dir"] = str(run.path)
     set_precision(cfg["precision"])
-
-    ann = load_annotations(cfg, strict=args.strict, run=run)
-    train, val = split(cfg, ann)
     cfg.update(train_images=len(train), val_images=len(val),
                data_fingerprint=pipeline.dataset_fingerprint(ann))
     cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
@@ -245,6 +264,7 @@ def main(args):
     state = {"epoch": 0, "best_ne": None, "best_epoch": None}
     history = []
     if args.resume:
+        run.remove_stale_temp_files()
         state = run.read_state()
         load_weights(model, run.last_weights)
         history = [row for row in run.read_history() if int(row["epoch"]) <= state["epoch"]]
@@ -267,9 +287,10 @@ def main(args):
                   initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2)
     if epoch_end.nan_epoch is not None:
-        print(f"error: the loss became NaN or infinite in epoch {epoch_end.nan_epoch}; "
-              f"stopped, the checkpoints of epoch {state['epoch']} are kept in "
-              f"{run.checkpoints}", file=sys.stderr)
+        kept = (f"the checkpoints of epoch {state['epoch']} are kept in {run.checkpoints}"
+                if state["epoch"] else "no epoch had finished, so no checkpoint was saved")
+        print(f"error: the loss became NaN or infinite in epoch {epoch_end.nan_epoch} "
+              f"(a lower --lr may help); stopped, {kept}", file=sys.stderr)
         return 1
 
     result = finish(run, cfg, model, codec, evaluate, draw)
@@ -305,7 +326,8 @@ def evaluate_saved_run(run_path):
     ann = load_annotations(cfg)
     train, val = split(cfg, ann)
     model, codec = build(cfg)
-    load_weights(model, run.best_weights if run.best_weights.is_file() else run.last_weights)
+    load_weights(model, run.best_weights if run.best_weights.is_file() else run.last_weights,
+                 f"the {cfg['category']} {cfg['arch']} model of {run.config_file}")
     _, _, meta_ds = datasets(cfg, codec, train, val)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
     return finish(run, cfg, model, codec, evaluate,

@@ -10,7 +10,11 @@ from engine.run_dir import RunDir
 
 
 def load_run_model(run_path):
-    """A run's model and codec with its best weights (last if no best), and its config."""
+    """A run's model and codec with its best weights (last if no best), and its config.
+
+    The model comes from config.json and only its weights from the checkpoint
+    (see training.load_weights): a checkpoint swapped in from another run is refused.
+    """
     run = RunDir(run_path)
     cfg = run.read_config()
     weights = run.best_weights if run.best_weights.is_file() else run.last_weights
@@ -18,7 +22,8 @@ def load_run_model(run_path):
         raise UsageError(f"{run.path} has no checkpoint yet")
     training.set_precision(cfg["precision"])
     model, codec = training.build(cfg)
-    training.load_weights(model, weights)
+    training.load_weights(model, weights, f"the {cfg['category']} {cfg['arch']} model of "
+                           f"{run.config_file} ({len(cfg['names'])} keypoints)")
     return run, cfg, model, codec
 
 
