@@ -5,8 +5,8 @@
    row and the fault, before any model is built.
 2. Per-image faults (missing, truncated, empty): training skips, counts and lists them;
    --strict stops before training.
-3. A checkpoint swapped in from another run (another keypoint count): evaluate --run,
-   visualize and predict refuse it with one line.
+3. A checkpoint swapped in from another run (another keypoint count, another
+   architecture): evaluate --run, visualize and predict refuse it with one line.
 """
 import csv
 import json
@@ -243,6 +243,21 @@ def swapped_run(dress_run, synthetic, tmp_path_factory):
     return swapped
 
 
+@pytest.fixture(scope="module")
+def arch_swapped_run(dress_run, synthetic, tmp_path_factory):
+    """The dress CPM run holding a dress hourglass run's checkpoints: same keypoints,
+    another architecture."""
+    out = tmp_path_factory.mktemp("hourglass")
+    result = run_cli("--arch", "hourglass", "--category", "dress", *TINY, "--epochs", 1,
+                     "--data-dir", synthetic, "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    swapped = out / "swapped"
+    shutil.copytree(dress_run[0], swapped, ignore=shutil.ignore_patterns("tensorboard"))
+    for checkpoint in (out / "dress-hourglass" / "checkpoints").glob("*.weights.h5"):
+        shutil.copy(checkpoint, swapped / "checkpoints" / checkpoint.name)
+    return swapped
+
+
 def assert_stderr_is_one_line(result):
     assert result.stderr.strip().count("\n") == 0, result.stderr
 
@@ -250,8 +265,15 @@ def assert_stderr_is_one_line(result):
 def test_evaluate_run_refuses_a_swapped_checkpoint(swapped_run):
     metrics = (swapped_run / "metrics.json").read_text()
     result = run_cli("evaluate", "--run", swapped_run)
-    assert_one_line_error(result, "best.weights.h5", "cannot load these weights")
+    assert_one_line_error(result, "best.weights.h5", "do not fit", "dress cpm")
+    assert_stderr_is_one_line(result)
     assert (swapped_run / "metrics.json").read_text() == metrics
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(arch_swapped_run):
+    result = run_cli("evaluate", "--run", arch_swapped_run)
+    assert_one_line_error(result, "best.weights.h5", "do not fit", "dress cpm")
+    assert_stderr_is_one_line(result)
 
 
 def test_visualize_refuses_a_swapped_checkpoint(swapped_run, synthetic, tmp_path):
