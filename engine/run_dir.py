@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from data_tools.errors import UsageError
-from data_tools.fashion_csv import atomic_write_text
+from data_tools.fashion_csv import atomic_path, atomic_write_text
 
 
 def run_name(category, arch, name=None):
@@ -77,17 +77,8 @@ class RunDir:
     def save_weights(self, model, path):
         """model.save_weights, atomically (Keras wants the .weights.h5 suffix)."""
         stem = path.name[:-len(".weights.h5")] if path.name.endswith(".weights.h5") else path.stem
-        tmp = path.with_name(f".{stem}.{os.getpid()}.tmp.weights.h5")
-        try:
+        with atomic_path(path, f".{stem}.{os.getpid()}.tmp.weights.h5") as tmp:
             model.save_weights(tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            # Ctrl-C, SIGTERM or a full disk mid-write: the old checkpoint stays as it was.
-            if tmp.exists():
-                tmp.unlink()
-            raise
 
     def remove_stale_temp_files(self):
         """Delete the temporary files a killed run (SIGKILL, power loss) left half-written.

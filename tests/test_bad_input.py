@@ -229,33 +229,31 @@ def test_strict_stops_before_training(faulty_images, tmp_path):
 
 
 # --- 3. a checkpoint swapped in from another run --------------------------------------------
+def swapped(dress_run, synthetic, out, arch, category):
+    """A copy of the dress CPM run holding the checkpoints of a fresh tiny `arch` run of
+    `category`."""
+    result = run_cli("--arch", arch, "--category", category, *TINY, "--epochs", 1,
+                     "--data-dir", synthetic, "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    copy = out / "swapped"
+    shutil.copytree(dress_run[0], copy, ignore=shutil.ignore_patterns("tensorboard"))
+    for checkpoint in (out / f"{category}-{arch}" / "checkpoints").glob("*.weights.h5"):
+        shutil.copy(checkpoint, copy / "checkpoints" / checkpoint.name)
+    return copy
+
+
 @pytest.fixture(scope="module")
 def swapped_run(dress_run, synthetic, tmp_path_factory):
     """The dress CPM run (15 keypoints) holding a skirt CPM run's checkpoints (4)."""
-    out = tmp_path_factory.mktemp("skirt")
-    result = run_cli("--arch", "cpm", "--category", "skirt", *TINY, "--epochs", 1,
-                     "--data-dir", synthetic, "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    swapped = out / "swapped"
-    shutil.copytree(dress_run[0], swapped, ignore=shutil.ignore_patterns("tensorboard"))
-    for checkpoint in (out / "skirt-cpm" / "checkpoints").glob("*.weights.h5"):
-        shutil.copy(checkpoint, swapped / "checkpoints" / checkpoint.name)
-    return swapped
+    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("skirt"), "cpm", "skirt")
 
 
 @pytest.fixture(scope="module")
 def arch_swapped_run(dress_run, synthetic, tmp_path_factory):
     """The dress CPM run holding a dress hourglass run's checkpoints: same keypoints,
     another architecture."""
-    out = tmp_path_factory.mktemp("hourglass")
-    result = run_cli("--arch", "hourglass", "--category", "dress", *TINY, "--epochs", 1,
-                     "--data-dir", synthetic, "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    swapped = out / "swapped"
-    shutil.copytree(dress_run[0], swapped, ignore=shutil.ignore_patterns("tensorboard"))
-    for checkpoint in (out / "dress-hourglass" / "checkpoints").glob("*.weights.h5"):
-        shutil.copy(checkpoint, swapped / "checkpoints" / checkpoint.name)
-    return swapped
+    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("hourglass"), "hourglass",
+                   "dress")
 
 
 def assert_stderr_is_one_line(result):
