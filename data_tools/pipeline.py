@@ -75,6 +75,16 @@ def dataset_fingerprint(ann):
 
 # ---------------------------------------------------------------- per-element work (numpy)
 
+def own_mask(categories, names):
+    """(N, K) bool: which of `names` belong to each image's category.
+
+    The joint model (`--category all`) predicts all 24 keypoints for every image;
+    only an image's own ones are taught, scored and drawn.
+    """
+    return np.array([[name in schema.keypoint_names(c) for name in names] for c in categories],
+                    dtype=bool).reshape(len(categories), len(names))
+
+
 def own_keypoints(ann, names):
     """(N, K, 3) float32 keypoints `names` of every image, where a keypoint that is not
     part of the image's own category is absent (-1, -1, -1).
@@ -83,11 +93,7 @@ def own_keypoints(ann, names):
     scored on its own category's keypoints only, whatever the CSV holds in the others.
     """
     keypoints = ann.keypoints[:, [schema.INDEX[n] for n in names]].astype(np.float32)
-    categories = np.asarray(ann.categories)
-    for category in set(ann.categories):
-        own = set(schema.keypoint_names(category))
-        foreign = [k for k, name in enumerate(names) if name not in own]
-        keypoints[np.ix_(categories == category, foreign)] = -1
+    keypoints[~own_mask(ann.categories, names)] = -1
     return keypoints
 
 

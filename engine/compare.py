@@ -353,7 +353,7 @@ def draw_predictions(path, scored, val):
     index = int(any_entry["prediction"]["indices"][n])
     image = letterbox.read_image(val.image_path(index))
     names, category = any_entry["names"], any_entry["categories"][n]
-    own = training.own_mask([category], names)[0]  # a joint model's other categories stay hidden
+    own = pipeline.own_mask([category], names)[0]  # a joint model's other categories stay hidden
     fig = _figure(6.0, 6.0 * image.shape[0] / image.shape[1] + 0.6)
     ax = fig.add_subplot()
     ax.imshow(image)

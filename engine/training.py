@@ -177,19 +177,15 @@ def make_evaluator(cfg, model, codec, train, val, meta_ds):
 
 
 # --- pictures ---------------------------------------------------------------------------
-def own_mask(categories, names):
-    """(N, K) bool: which of `names` belong to each image's category. A joint model predicts
-    all 24 keypoints for every image; pictures show an image's own ones only."""
-    return np.array([[name in schema.keypoint_names(c) for name in names] for c in categories])
-
-
 def make_drawer(model, codec, cfg, run, meta_ds, val):
     """A function that draws the stage-by-stage grid of a few fixed validation images."""
     from engine import pictures
     sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
     images = np.asarray(sample["image"])
     keypoints = np.asarray(sample["keypoints"])
-    own = own_mask([val.categories[i] for i in np.asarray(sample["index"])], cfg["names"])
+    # A joint model predicts all 24 keypoints; the pictures show each image's own ones.
+    own = pipeline.own_mask([val.categories[i] for i in np.asarray(sample["index"])],
+                            cfg["names"])
     names = cfg["names"]
     label = "stack" if cfg["arch"] == "hourglass" else "stage"
     gt_maps = None
