@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from data_tools import fashion_csv, letterbox, pipeline, schema
@@ -119,15 +118,6 @@ def drop_unreadable(ann):
               f"{reason}", flush=True)
     bad = {image_id for image_id, _ in faults}
     return ann.select(n for n, image_id in enumerate(ann.image_ids) if image_id not in bad)
-
-
-def image_sizes(ann):
-    """(N, 2) width, height of each image, from the file headers (no decoding)."""
-    sizes = []
-    for n in range(len(ann)):
-        with Image.open(ann.image_path(n)) as image:
-            sizes.append(image.size)
-    return np.array(sizes, np.float32).reshape(-1, 2)
 
 
 # --- test-time flip -----------------------------------------------------------------------
@@ -245,7 +235,7 @@ def main(args):
     if len(done) < len(ann):
         print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
     ann = ann.select(done)
-    xy = keep_on_image(xy[done], image_sizes(ann))
+    xy = keep_on_image(xy[done], letterbox.image_sizes(ann))
     fashion_csv.write_submission(args.out, ann.image_ids, ann.categories, xy)
     if args.draw:
         folder = pictures_dir(args.out)

@@ -5,7 +5,6 @@ mapped back through each image's letterbox to original pixels, and scored there,
 exactly as a submission would be.
 """
 import numpy as np
-from PIL import Image
 
 from data_tools import letterbox, pipeline
 from engine import metrics
@@ -58,10 +57,8 @@ def training_layout(ann, names, input_size):
     the files' headers, so no image is decoded.
     """
     points = pipeline.own_keypoints(ann, names).astype(np.float64)
-    for n in range(len(ann)):
-        with Image.open(ann.image_path(n)) as im:
-            width, height = im.size
-        transform = letterbox.transform_for(height, width, input_size)
+    for n, (width, height) in enumerate(letterbox.image_sizes(ann)):
+        transform = letterbox.transform_for(int(height), int(width), input_size)
         present = points[n, :, 2] >= 0
         points[n, present, :2] = letterbox.to_input(points[n, present, :2], transform)
     categories = np.asarray(ann.categories)
