@@ -55,8 +55,11 @@ def main(args, make_parser):
                          f"{', '.join(run_name(args.category, a) for a in runs)}); "
                          f"add --train to train them")
     train, val = split or load_split(data_dir or reference["data_dir"], reference)
-    scored = {arch: rescore(run, train, val) for arch, run in runs.items() if run}
-    baseline = score_baseline(next(iter(scored.values())), val)
+    # One mean-shape layout serves every run: they share the category (names) and the preset
+    # (input size), as check_comparable made sure.
+    layout = run_eval.training_layout(train, reference["names"], reference["input_size"])
+    scored = {arch: rescore(run, val, layout) for arch, run in runs.items() if run}
+    baseline = score_baseline(next(iter(scored.values())), val, layout)
     out = Path(args.out)
     draw_figures(out, scored, baseline, val)
     report = report_text(args, runs, scored, baseline, reference, train, val)
@@ -135,7 +138,7 @@ def load_split(data_dir, cfg):
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def rescore(run, train, val):
+def rescore(run, val, layout):
     """The run's best checkpoint on the validation split: its scores and final-stage points,
     with what the run recorded while training (history, state) and its parameter count."""
     import keras
@@ -144,10 +147,9 @@ def rescore(run, train, val):
     names, size = cfg["names"], cfg["input_size"]
     meta_ds = pipeline.make_dataset(val, names, size, cfg["batch_size"], with_meta=True)
     prediction = run_eval.predict(model, codec, meta_ds)
-    layout = run_eval.training_layout(train, names, size)
     result = run_eval.score(prediction, val.categories, names, layout, size)
     entry = with_curve(result, prediction["stage_xy"][-1], prediction, val, names)
-    entry.update(prediction=prediction, layout=layout, cfg=cfg,
+    entry.update(prediction=prediction, cfg=cfg,
                  parameters=int(model.count_params()), history=run.read_history(),
                  state=run.read_state() or {})
     keras.backend.clear_session()
@@ -162,12 +164,12 @@ def with_curve(result, xy, prediction, val, names):
                 curve=[np.nan if v is None else v for v in curve.values()])
 
 
-def score_baseline(entry, val):
+def score_baseline(entry, val, layout):
     """The mean-shape floor as points, scored like a method (its NE is run_eval.score's
     mean_shape_ne; kept as points here so that its PCK curve and bars can be drawn)."""
     prediction, cfg = entry["prediction"], entry["cfg"]
-    layout, size = entry["layout"], cfg["input_size"]
-    xy = run_eval.mean_shape_points(layout, entry["categories"], prediction["transforms"], size)
+    xy = run_eval.mean_shape_points(layout, entry["categories"], prediction["transforms"],
+                                    cfg["input_size"])
     result = metrics.normalized_error(xy, prediction["gt"], entry["categories"], cfg["names"])
     result["pck"] = metrics.pck(xy, prediction["gt"], entry["categories"], cfg["names"])
     return with_curve(result, xy, prediction, val, cfg["names"])
