@@ -58,6 +58,14 @@ def add_train_args(p):
                    help="cache letterboxed images in HDF5 so later epochs skip JPEG decoding")
     p.add_argument("--strict", action="store_true",
                    help="stop before training if any image is missing or unreadable")
+    p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
+                   default="auto", help="tf.distribute: mirrored over this machine's GPUs, "
+                   "multiworker over the machines in TF_CONFIG (auto: multiworker if TF_CONFIG "
+                   "names a cluster, mirrored with 2+ GPUs, else one device); --batch-size is "
+                   "the global batch")
+    p.add_argument("--fast", action="store_true",
+                   help="let the input pipeline hand out images as they are ready (same "
+                   "images and augmentations, order not reproducible)")
 
 
 def make_parser():

@@ -21,12 +21,14 @@ def belief_map_loss(y_true, y_pred):
     """Cross-entropy between a softmax belief map and a target that sums to 1.
 
     -sum over H x W cells and K keypoints of y_true * log(max(y_pred, 1e-7)), in
-    float32, averaged over the batch. An absent keypoint's all-zero target adds exactly 0.
+    float32, one value per image: Keras averages them over the batch, and over every
+    replica under a tf.distribute strategy (a loss that averaged the batch itself
+    would be counted once per replica there). An absent keypoint's all-zero target
+    adds exactly 0.
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0)
-    per_image = -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
-    return ops.mean(per_image)
+    return -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
 
 
 class Codec(MapDecoding):

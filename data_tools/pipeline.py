@@ -138,7 +138,8 @@ class _Loader:
 # ---------------------------------------------------------------- the dataset
 
 def make_dataset(ann, names, input_size, batch_size, encode=None, training=False, seed=0,
-                 augment_cfg=None, cache_path=None, drop_remainder=False, with_meta=False):
+                 augment_cfg=None, cache_path=None, drop_remainder=False, with_meta=False,
+                 shard=None, deterministic=True):
     """A batched, prefetched tf.data.Dataset of the images in `ann`.
 
     names: keypoint names the model predicts (a category's subset or all 24).
@@ -149,6 +150,10 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     Training shuffles and augments, deterministically for a given seed (a new
     order and new augmentations each epoch). Filter `ann` with scan_images first;
     a bad image that slips through is dropped (with a warning), not fatal.
+    shard: (count, index) keeps every count-th image from index on, before any
+    decoding, so each worker of a multi-worker run reads only its own part.
+    deterministic=False (`--fast`) lets parallel maps hand out elements as they
+    finish: the same images and augmentations, in a slightly different order.
     """
     if encode is not None and with_meta:
         raise ValueError("with_meta is for evaluation and pictures; it takes no encode")
@@ -170,6 +175,9 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     else:
         randoms = tf.data.Dataset.from_tensors(np.int64(0)).repeat()
     ds = tf.data.Dataset.zip(ds, randoms)
+    if shard is not None:
+        # After the seeded shuffle, which is the same on every worker: disjoint parts.
+        ds = ds.shard(*shard)
 
     def load(element, random_value):
         path, orig, index = element
@@ -185,9 +193,13 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
             out.update(orig_keypoints=orig, transform=transform, index=index)
         return out
 
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.ignore_errors(log_warning=True)
     if encode is not None:
         ds = ds.map(lambda d: encode(d["image"], d["keypoints"]),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    # Sharding is done above, by image, before decoding; tf.distribute must not redo it.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)

@@ -8,7 +8,9 @@ Precision, devices and run folders are decided here and nowhere else.
 import datetime
 import math
 import platform
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from data_tools import fashion_csv, pipeline, schema
 from data_tools.errors import DataError, UsageError
 from engine import architectures, data_source, presets, run_eval
+from engine import strategy as strategy_lib
 from engine.run_dir import RunDir, fresh_path, run_name
 
 VAL_FRACTION = 0.15
@@ -99,15 +102,22 @@ def cache_file(cfg, part):
     return str(Path(cfg["run_dir"]) / f"cache-{part}.h5") if cfg.get("cache") else None
 
 
-def datasets(cfg, codec, train, val):
-    """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets."""
+def datasets(cfg, codec, train, val, placement=None, fast=False):
+    """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets.
+
+    In a multi-worker run each worker reads its own share of the training and
+    validation images; the evaluation set is whole on every worker.
+    """
     common = dict(names=cfg["names"], input_size=cfg["input_size"],
-                  batch_size=cfg["batch_size"], seed=cfg["seed"])
+                  batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
+    shard = None
+    if placement is not None and placement.num_workers > 1:
+        shard = (placement.num_workers, placement.worker_index)
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
-                                     augment_cfg=cfg["augment"],
+                                     augment_cfg=cfg["augment"], shard=shard,
                                      cache_path=cache_file(cfg, "train"), **common)
     val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache_file(cfg, "val"),
-                                   **common)
+                                   shard=shard, **common)
     meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache_file(cfg, "val"),
                                     **common)
     return train_ds, val_ds, meta_ds
@@ -165,19 +175,40 @@ def load_weights(model, path, what="this model"):
     for w in caught:  # any other warning, shown as it would have been
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-def make_evaluator(cfg, model, codec, train, val, meta_ds):
-    """A function that scores the model on the validation split, as metrics.json holds it."""
+class LocalPredictor:
+    """`predict_on_batch` of a model on this process alone, for scores and pictures.
+
+    Keras' own predict_on_batch, under a tf.distribute strategy, hands the whole batch
+    to every replica and returns it once per replica (twice the rows on two devices),
+    and in a multi-worker run it waits on the other workers. A compiled plain call
+    is as fast and means the same under every strategy.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+        self._call = tf.function(lambda images: model(images, training=False),
+                                 reduce_retracing=True)
+
+    def predict_on_batch(self, images):
+        return [np.asarray(o) for o in run_eval.as_list(self._call(images))]
+
+
+def make_evaluator(cfg, predictor, codec, train, val, meta_ds):
+    """A function that scores the model on the validation split, as metrics.json holds it.
+
+    predictor: the model, or anything with its predict_on_batch (a LocalPredictor).
+    """
     layout = run_eval.training_layout(train, cfg["names"], cfg["input_size"])
 
     def evaluate():
-        prediction = run_eval.predict(model, codec, meta_ds)
+        prediction = run_eval.predict(predictor, codec, meta_ds)
         return run_eval.score(prediction, val.categories, cfg["names"], layout,
                               cfg["input_size"])
     return evaluate
 
 
 # --- pictures ---------------------------------------------------------------------------
-def make_drawer(model, codec, cfg, run, meta_ds, val):
+def make_drawer(predictor, codec, cfg, run, meta_ds, val):
     """A function that draws the stage-by-stage grid of a few fixed validation images."""
     from engine import pictures
     sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
@@ -192,7 +223,7 @@ def make_drawer(model, codec, cfg, run, meta_ds, val):
 
     def draw(tag, result):
         nonlocal gt_maps
-        outputs = run_eval.as_list(model.predict_on_batch(images))
+        outputs = run_eval.as_list(predictor.predict_on_batch(images))
         title = (f"{cfg['category']} {cfg['arch']} {tag}: val NE {result['ne']:.4f}"
                  if result.get("ne") is not None else f"{cfg['category']} {cfg['arch']} {tag}")
         pixels = (images * 255).round().astype(np.uint8)
@@ -233,8 +264,26 @@ def open_run(args, gpu):
 
 
 def main(args):
+    placement = strategy_lib.make(args.strategy)  # before any other TensorFlow op
     gpu = has_gpu()
-    run, cfg = open_run(args, gpu)
+    source, cfg = open_run(args, gpu)
+    if placement.is_chief:
+        return run_training(args, placement, run=source, source=source, cfg=cfg)
+    # Every worker computes what the chief computes (scores, pictures), so all of them
+    # take the same decisions; only the chief's files are kept.
+    scratch = RunDir(tempfile.mkdtemp(prefix="fashion-worker-"))
+    try:
+        return run_training(args, placement, run=scratch, source=source, cfg=cfg)
+    finally:
+        shutil.rmtree(scratch.path, ignore_errors=True)
+
+
+def run_training(args, placement, run, source, cfg):
+    """Train into `run`; with --resume, continue from the run folder `source`.
+
+    They are the same folder, except on a multi-worker run's other workers, which
+    write into a temporary folder and resume from the chief's (a shared file system).
+    """
     if cfg.get("data_dir"):  # a resumed run keeps its data folder
         data_dir = data_source.check_layout(cfg["data_dir"])
     else:
@@ -248,42 +297,49 @@ def main(args):
     cfg["run_dir"] = str(run.path)
     set_precision(cfg["precision"])
     cfg.update(train_images=len(train), val_images=len(val),
-               data_fingerprint=pipeline.dataset_fingerprint(ann))
+               data_fingerprint=pipeline.dataset_fingerprint(ann),
+               strategy=placement.name, replicas=placement.replicas)
     cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
     cfg.setdefault("machine", machine())
     run.write_config(cfg)
     print(f"run folder {run.path}: {cfg['arch']} on {cfg['category']}, {len(train)} train / "
           f"{len(val)} val images from {cfg['data_dir']}, preset {cfg['preset']}, "
-          f"{cfg['precision']}", flush=True)
+          f"{cfg['precision']}; {placement.describe()}", flush=True)
 
-    model, codec = build(cfg)
+    import keras
+    keras.utils.set_random_seed(cfg["seed"])  # the same initial weights for the same --seed
+    with placement.strategy.scope():
+        model, codec = build(cfg)
     state = {"epoch": 0, "best_ne": None, "best_epoch": None}
     history = []
     if args.resume:
-        run.remove_stale_temp_files()
-        state = run.read_state()
-        load_weights(model, run.last_weights)
-        history = [row for row in run.read_history() if int(row["epoch"]) <= state["epoch"]]
+        if run is source:
+            run.remove_stale_temp_files()
+        state = source.read_state()
+        load_weights(model, source.last_weights)
+        history = [row for row in source.read_history() if int(row["epoch"]) <= state["epoch"]]
         print(f"resuming after epoch {state['epoch']}", flush=True)
 
-    train_ds, val_ds, meta_ds = datasets(cfg, codec, train, val)
-    evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+    train_ds, val_ds, meta_ds = datasets(cfg, codec, train, val, placement, fast=args.fast)
+    predictor = LocalPredictor(model)
+    evaluate = make_evaluator(cfg, predictor, codec, train, val, meta_ds)
 
-    draw = make_drawer(model, codec, cfg, run, meta_ds, val)
+    draw = make_drawer(predictor, codec, cfg, run, meta_ds, val)
     from engine.callbacks import EpochEnd
-    import keras
     epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train))
     callbacks = [epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
-        # Repeated datasets with explicit step counts: Keras then knows an epoch's length.
-        model.fit(train_ds.repeat(), validation_data=val_ds.repeat(), epochs=cfg["epochs"],
-                  steps_per_epoch=math.ceil(len(train) / cfg["batch_size"]),
-                  validation_steps=math.ceil(len(val) / cfg["batch_size"]),
-                  initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
-                  verbose=1 if sys.stdout.isatty() else 2)
+        strategy_lib.prepare_fit(model, placement, next(iter(train_ds)))
+        with placement.strategy.scope():
+            # Repeated datasets with explicit step counts: Keras then knows an epoch's length.
+            model.fit(train_ds.repeat(), validation_data=val_ds.repeat(), epochs=cfg["epochs"],
+                      steps_per_epoch=math.ceil(len(train) / cfg["batch_size"]),
+                      validation_steps=math.ceil(len(val) / cfg["batch_size"]),
+                      initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
+                      verbose=1 if sys.stdout.isatty() else 2)
     if epoch_end.nan_epoch is not None:
-        kept = (f"the checkpoints of epoch {state['epoch']} are kept in {run.checkpoints}"
+        kept = (f"the checkpoints of epoch {state['epoch']} are kept in {source.checkpoints}"
                 if state["epoch"] else "no epoch had finished, so no checkpoint was saved")
         print(f"error: the loss became NaN or infinite in epoch {epoch_end.nan_epoch} "
               f"(a lower --lr may help); stopped, {kept}", file=sys.stderr)
@@ -292,7 +348,10 @@ def main(args):
     result = finish(run, cfg, model, codec, evaluate, draw)
     from engine.evaluation import report_lines
     print("\n".join(report_lines(result)[:3]))
-    print(f"done: run folder {run.path}")
+    if placement.is_chief:
+        print(f"done: run folder {run.path}")
+    else:
+        print(f"done: worker {placement.worker_index}; the chief wrote the run folder")
     return 0
 
 

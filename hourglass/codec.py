@@ -35,8 +35,9 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     """Mean squared error over the maps that have a target (y_true >= 0), in float32.
 
     Per image: the sum over counted maps of the mean over the M x M cells of
-    w * (y_pred - y_true)^2, with w = 1 + peak_weight * y_true; then the mean over the
-    batch. A map marked absent (-1) adds exactly 0 to the loss and passes exactly 0
+    w * (y_pred - y_true)^2, with w = 1 + peak_weight * y_true: one value per image,
+    which Keras averages over the batch (and over the replicas of a tf.distribute
+    strategy, which a loss that averaged the batch itself would defeat). A map marked absent (-1) adds exactly 0 to the loss and passes exactly 0
     gradient, whatever is predicted there. peak_weight 0 is Newell's plain MSE.
     """
     y_true = ops.cast(y_true, "float32")
@@ -46,8 +47,7 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     diff = ops.where(y_true >= 0, y_pred - y_true, 0.0)
     weight = 1.0 + float(peak_weight) * ops.maximum(y_true, 0.0)
     cells = ops.cast(ops.shape(y_true)[1] * ops.shape(y_true)[2], "float32")
-    per_image = ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
-    return ops.mean(per_image)
+    return ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
 
 
 class Codec(MapDecoding):

@@ -42,7 +42,9 @@ def masked_coordinate_loss(y_true, y_pred):
     """Smooth L1 between (..., R, 2) predictions and (..., R, 3) targets (x, y, weight).
 
     Summed over the weighted coordinates and divided by their number in the batch
-    (at least 1), in float32. An absent point (weight 0) adds exactly 0 and gets no
+    (at least 1), in float32, returned as one share per image whose batch mean is
+    that value: Keras averages a loss's per-image values itself, also over the
+    replicas of a tf.distribute strategy. An absent point (weight 0) adds exactly 0 and gets no
     gradient. Smooth L1 rather than L2: far from the target its gradient is a
     constant +-1 per coordinate (L1), so a few badly placed or mislabelled points
     do not dominate the batch and pull every prediction toward the mean shape,
@@ -61,7 +63,9 @@ def masked_coordinate_loss(y_true, y_pred):
     a = ops.abs(diff)
     per_coord = ops.where(a < SMOOTH_L1_BETA, 0.5 * a * a / SMOOTH_L1_BETA, a - 0.5 * SMOOTH_L1_BETA)
     count = ops.maximum(2.0 * ops.sum(weight), 1.0)
-    return ops.sum(per_coord * weight) / count
+    images = ops.cast(ops.shape(y_true)[0], "float32")
+    per_image = ops.sum(ops.reshape(per_coord * weight, (ops.shape(y_true)[0], -1)), axis=1)
+    return per_image * images / count
 
 
 class Codec:
