@@ -9,6 +9,7 @@
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
     python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--train] [--runs-dir runs] --out DIR
+    python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -19,7 +20,8 @@ import sys
 
 ARCHS = ("cpm", "hourglass", "regression")
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
-VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare")
+VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,8 +52,7 @@ def add_train_args(p):
                    help="regression targets: relative to the whole input (default) or to "
                    "a garment box that the model predicts too")
     p.add_argument("--weights", choices=("imagenet", "none"), default="none")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16",
-                                           "mixed_bfloat16"), default="auto")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--resume", action="store_true",
                    help="continue the run folder's training from its last finished epoch")
     p.add_argument("--cache", action="store_true",
@@ -127,6 +128,20 @@ def make_parser():
                    help="the runs' preset (checked); with --train, the one to train with")
     p.add_argument("--epochs", type=int, help="with --train: epochs of the runs it trains")
     p.add_argument("--out", required=True, help="folder for report.md and the plots")
+
+    p = verbs.add_parser("bench", help="images/s of the input pipeline and of the training "
+                         "step, per precision, on this machine")
+    p.add_argument("--arch", choices=ARCHS, default="cpm")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="auto")
+    p.add_argument("--category", choices=CATEGORIES, default="dress")
+    p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
+    p.add_argument("--precision", nargs="+", choices=PRECISIONS,
+                   help="default: float32 and mixed_float16 on a GPU, float32 and "
+                   "mixed_bfloat16 on a CPU")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--backbone")
+    p.add_argument("--data-dir", help="images for the pipeline part (default: as train)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
     return parser
 
 
@@ -163,6 +178,9 @@ def dispatch(args):
     if args.verb == "compare":
         from engine import compare
         return compare.main(args, make_parser)
+    if args.verb == "bench":
+        from engine import bench
+        return bench.main(args)
     from engine import training
     return training.main(args)
 
@@ -197,7 +215,11 @@ def _raise_terminated(signum, frame):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.verb in ("train", "visualize", "predict", "compare") or (args.verb == "evaluate" and args.run):
+    needs_tf = args.verb in ("train", "visualize", "predict", "compare") or (
+        args.verb == "evaluate" and args.run) or (
+        # bench's training step runs under any Keras backend, e.g. JAX without TensorFlow
+        args.verb == "bench" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow")
+    if needs_tf:
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
     # SIGTERM (kill, a batch scheduler) takes the same clean path as Ctrl-C, not an instant death.

@@ -9,6 +9,7 @@
 keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The module
 itself imports without TensorFlow.
 """
+import numpy as np
 from keras import ops
 
 from engine.backbones import STRIDE
@@ -55,6 +56,13 @@ class Codec(MapDecoding):
 
         target = self.targets(keypoints)
         return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
+    def example_targets(self, batch_size):
+        """numpy targets of the structure encode gives (uniform maps), for `run.py bench`,
+        which trains on in-memory batches without tf.data (also under JAX)."""
+        shape = (batch_size, self.map_size, self.map_size, self.num_keypoints)
+        maps = np.full(shape, 1.0 / self.map_size**2, np.float32)
+        return tuple(maps for _ in range(self.num_stages))
 
     loss = staticmethod(belief_map_loss)
 

@@ -13,7 +13,7 @@ PRESETS = {
         "augment": {"rotate": 10, "shift": 0.05, "scale": (0.9, 1.1)},
         "cpm": {"backbone": "vgg", "width": 0.125, "stages": 6, "stage_channels": 16,
                 "stage_kernel": 3, "sigma": 1.0},
-        "hourglass": {"stacks": 2, "features": 16, "depth": 3, "sigma": 1.0, "peak_weight": 100},
+        "hourglass": {"stacks": 2, "features": 16, "depth": 2, "sigma": 1.0, "peak_weight": 100},
         "regression": {"backbone": "simple", "width": 8, "stages": 1, "box": "input"},
     },
     "cpu": {

@@ -128,11 +128,13 @@ def _work_around_keras_multiworker(tf):
 
 
 def prepare_fit(model, placement, batch):
-    """Build the model's loss and metric state from one batch before fit().
+    """Build the model's loss and metric state from one local batch before fit().
 
     Under MultiWorkerMirroredStrategy, Keras 3's own first-batch build reduces a whole
     (x, y) structure at once, which that strategy cannot do (keras-team/keras#20585);
-    building here first, from a local batch, and skipping Keras' step avoids it.
+    building here first and skipping Keras' step avoids it. `batch` should come from a
+    set that is not shuffled (the validation set has the training set's structure), so
+    that taking it does not move the seeded shuffle on.
     """
     if placement.name != "multiworker":
         return

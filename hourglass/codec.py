@@ -23,6 +23,7 @@ after 28.
 `loss` uses keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The
 module itself imports without TensorFlow.
 """
+import numpy as np
 from keras import ops
 
 from engine.heatmaps import MapDecoding, gaussian_targets, target_weights
@@ -80,6 +81,12 @@ class Codec(MapDecoding):
 
         target = self.targets(keypoints)
         return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
+    def example_targets(self, batch_size):
+        """numpy targets of the structure encode gives (all-zero maps), for `run.py bench`,
+        which trains on in-memory batches without tf.data (also under JAX)."""
+        maps = np.zeros((batch_size, self.map_size, self.map_size, self.num_keypoints), np.float32)
+        return tuple(maps for _ in range(self.num_stages))
 
     def loss(self, y_true, y_pred):
         """masked_mse with this preset's peak weight."""

@@ -250,9 +250,9 @@ def swapped_run(dress_run, synthetic, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def arch_swapped_run(dress_run, synthetic, tmp_path_factory):
-    """The dress CPM run holding a dress hourglass run's checkpoints: same keypoints,
+    """The dress CPM run holding a dress regression run's checkpoints: same keypoints,
     another architecture."""
-    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("hourglass"), "hourglass",
+    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("regression"), "regression",
                    "dress")
 
 

@@ -277,3 +277,31 @@ def test_joint_model_mask_hides_other_categories_keypoints(tmp_path):
     first = int(np.flatnonzero(batch["index"].numpy() == 0)[0])
     assert (batch["keypoints"].numpy()[first, names.index("neckline_left")] == -1).all()
     assert (batch["orig_keypoints"].numpy()[first, names.index("neckline_left")] == -1).all()
+
+
+def _epoch_indices(ds):
+    return np.concatenate([np.asarray(b["index"]) for b in ds]).tolist()
+
+
+def test_worker_shards_are_disjoint_and_complete_every_epoch(ann):
+    """Each worker of a multi-worker run reads its own images; together, all of them."""
+    def shard(index):
+        return pipeline.make_dataset(ann, NAMES, SIZE, batch_size=3, training=True, seed=2,
+                                     shard=(2, index), with_meta=True).repeat(2)
+    batches = [list(shard(0)), list(shard(1))]
+    for epoch in range(2):
+        halves = [_epoch_indices(b[epoch * (len(b) // 2):(epoch + 1) * (len(b) // 2)])
+                  for b in batches]
+        assert not set(halves[0]) & set(halves[1])
+        assert sorted(halves[0] + halves[1]) == list(range(len(ann)))
+
+
+def test_fast_gives_the_same_images_and_augmentations(ann):
+    def first_epoch(deterministic):
+        ds = pipeline.make_dataset(ann, NAMES, SIZE, batch_size=2, training=True, seed=4,
+                                   with_meta=True, deterministic=deterministic)
+        return {int(i): image for b in ds for i, image in zip(np.asarray(b["index"]),
+                                                              np.asarray(b["image"]))}
+    ordered, fast = first_epoch(True), first_epoch(False)
+    assert ordered.keys() == fast.keys() == set(range(len(ann)))
+    assert all(np.array_equal(ordered[i], fast[i]) for i in ordered)

@@ -1,0 +1,249 @@
+"""`run.py bench`: how fast this machine feeds and trains one architecture.
+
+    python run.py bench --arch cpm --preset cpu [--steps 20] [--precision float32 ...]
+
+In one run it measures
+  (a) the input pipeline alone: the training tf.data pipeline (read, letterbox,
+      augment, encode), images/s, as it is, with --fast, and from the HDF5 cache;
+  (b) the training step alone: train_on_batch on one in-memory batch, images/s,
+      for each precision (default: float32 and mixed_float16 on a GPU, float32 and
+      mixed_bfloat16 on a CPU);
+and prints them with the machine. The training step also gives the model's
+arithmetic rate: forward FLOPs per image (counted from its layers) x 3 for the
+backward pass x images/s, as a share of the rate this machine reaches on one large
+matrix product of the same precision, measured on the spot.
+
+The training step needs Keras only, so it runs under any Keras 3 backend
+(KERAS_BACKEND=jax on a machine without TensorFlow); the pipeline part needs
+TensorFlow and is skipped without it.
+"""
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from data_tools import schema
+from data_tools.errors import UsageError
+from engine import architectures, presets
+
+WARMUP_STEPS = 3  # compilation and autotuning happen here, outside the timing
+MATMUL_SIZE = {"gpu": 8192, "cpu": 1024}
+COMPUTE_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+
+# --- the machine --------------------------------------------------------------------------
+def backend():
+    import keras
+    return keras.backend.backend()
+
+
+def gpu_name():
+    """The first GPU's name under the current Keras backend, or None."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else None
+    if name == "jax":
+        import jax
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return gpus[0].device_kind if gpus else None
+    if name == "torch":
+        import torch
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(gpu):
+    return (f"{cpu_model()}, {os.cpu_count()} CPU cores, GPU: {gpu or 'none'}, "
+            f"Keras backend {backend()}")
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+def _layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested model (an applications backbone)
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of one image's forward pass through the convolutions and dense layers.
+
+    Counted from each layer's weights and output shape; elementwise work (activations,
+    normalisation, softmax) is left out, as it is small beside them.
+    """
+    total = 0
+    for layer in _layers(model):
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Dense"):
+            continue
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        out_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+        per_position = int(np.prod(kernel.shape))
+        if kind == "Conv2DTranspose":
+            # Each input position scatters through the whole kernel.
+            out_positions = int(np.prod(layer.input.shape[1:-1]))
+        total += 2 * out_positions * per_position
+    return total
+
+
+def matmul_rate(dtype, on_gpu):
+    """FLOP/s of repeated (n x n) @ (n x n) products in `dtype` on this machine."""
+    from keras import ops
+    n = MATMUL_SIZE["gpu" if on_gpu else "cpu"]
+    rng = np.random.default_rng(0)
+    a = ops.convert_to_tensor(rng.standard_normal((n, n)).astype(np.float32), dtype=dtype)
+    b = ops.convert_to_tensor(rng.standard_normal((n, n)).astype(np.float32) / n, dtype=dtype)
+    ops.convert_to_numpy(ops.cast(ops.matmul(a, b)[0, 0], "float32"))  # warm-up
+    reps, elapsed = 1, 0.0
+    while elapsed < 0.5:
+        reps *= 2
+        start = time.perf_counter()
+        c = a
+        for _ in range(reps):
+            c = ops.matmul(c, b)
+        ops.convert_to_numpy(ops.cast(c[0, 0], "float32"))  # waits for the device
+        elapsed = time.perf_counter() - start
+    return 2.0 * n**3 * reps / elapsed
+
+
+# --- (b) the training step ----------------------------------------------------------------
+def training_step_rate(cfg, num_keypoints, precision, steps, on_gpu):
+    """Images/s of train_on_batch on one in-memory batch, and the model's FLOPs per image."""
+    import keras
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(0)
+        build_model, make_codec = architectures.load(cfg["arch"])
+        model = build_model(num_keypoints, cfg)
+        codec = make_codec(cfg, num_keypoints)
+        outputs = model.outputs if isinstance(model.outputs, list) else [model.outputs]
+        # As in training: XLA on a GPU; JAX always compiles.
+        jit = on_gpu if backend() == "tensorflow" else "auto"
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=[codec.loss] * len(outputs),
+                      jit_compile=jit)
+        batch = int(cfg["batch_size"])
+        size = int(cfg["input_size"])
+        images = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
+        targets = codec.example_targets(batch)
+        for _ in range(WARMUP_STEPS):
+            model.train_on_batch(images, targets)
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = model.train_on_batch(images, targets)  # returns numbers: the step is done
+        seconds = time.perf_counter() - start
+        if not np.all(np.isfinite(loss)):
+            raise UsageError(f"bench: the {precision} training step gave a non-finite loss")
+        return {"images_per_s": steps * batch / seconds, "step_ms": 1000 * seconds / steps,
+                "flops_per_image": forward_flops(model), "parameters": int(model.count_params())}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# --- (a) the input pipeline ---------------------------------------------------------------
+def pipeline_rates(cfg, category, names, data_dir, steps):
+    """Images/s of the training pipeline alone: as trained, with --fast, and from the cache."""
+    from engine import data_source, training
+    from data_tools import pipeline
+
+    cfg = dict(cfg, category=category, val_fraction=training.VAL_FRACTION,
+               data_dir=str(data_source.resolve(data_dir, cfg["synthetic_images_per_category"],
+                                                presets.DEFAULT_SYNTHETIC_IMAGES)))
+    train, _ = training.split(cfg, training.load_annotations(cfg))
+    _, make_codec = architectures.load(cfg["arch"])
+    codec = make_codec(cfg, len(names))
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp:
+        variants = {"tf.data (as trained)": {}, "tf.data, --fast": {"deterministic": False},
+                    "tf.data from the HDF5 cache (--cache)": {"cache_path": f"{tmp}/cache.h5"}}
+        for label, options in variants.items():
+            ds = pipeline.make_dataset(train, names, cfg["input_size"], cfg["batch_size"],
+                                       encode=codec.encode, training=True,
+                                       augment_cfg=cfg["augment"], seed=0, **options).repeat()
+            batches = iter(ds)
+            for _ in range(WARMUP_STEPS):
+                next(batches)
+            start = time.perf_counter()
+            images = sum(int(next(batches)[0].shape[0]) for _ in range(steps))
+            rates[label] = images / (time.perf_counter() - start)
+    return rates, len(train)
+
+
+# --- the command --------------------------------------------------------------------------
+def default_precisions(on_gpu):
+    return ["float32", "mixed_float16"] if on_gpu else ["float32", "mixed_bfloat16"]
+
+
+def main(args):
+    if args.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    gpu = gpu_name()
+    preset = presets.pick(args.preset, gpu is not None)
+    cfg = presets.resolve(preset, args.arch, {"batch_size": args.batch_size,
+                                              "backbone": args.backbone})
+    cfg["weights"] = "none"
+    if cfg["batch_size"] < 1:
+        raise UsageError("--batch-size must be at least 1")
+    names = schema.keypoint_names(args.category)
+    result = {"arch": args.arch, "preset": preset, "category": args.category,
+              "batch_size": cfg["batch_size"], "input_size": cfg["input_size"],
+              "steps": args.steps, "machine": machine(gpu), "pipeline": None, "training": {}}
+    if backend() == "tensorflow":
+        result["pipeline"], result["pipeline_images"] = pipeline_rates(
+            cfg, args.category, names, args.data_dir, args.steps)
+    for precision in args.precision or default_precisions(gpu is not None):
+        step = training_step_rate(cfg, len(names), precision, args.steps, gpu is not None)
+        peak = matmul_rate(COMPUTE_DTYPE[precision], gpu is not None)
+        achieved = 3 * step["flops_per_image"] * step["images_per_s"]
+        step.update(matmul_flops=peak, achieved_flops=achieved, share_of_matmul=achieved / peak)
+        result["training"][precision] = step
+    print("\n".join(table(result)))
+    if args.json:
+        from data_tools.fashion_csv import atomic_write_text
+        atomic_write_text(Path(args.json), json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def table(result):
+    lines = [f"bench: {result['arch']}, preset {result['preset']} ({result['input_size']} px, "
+             f"batch {result['batch_size']}, {result['steps']} timed steps), {result['category']}",
+             f"machine: {result['machine']}", "",
+             "| measured | precision | images/s | ms/step | TFLOP/s | share of matmul rate |",
+             "|---|---|---|---|---|---|"]
+    if result["pipeline"] is None:
+        lines.append("| input pipeline | - | not measured: needs TensorFlow | | | |")
+    else:
+        for label, rate in result["pipeline"].items():
+            lines.append(f"| {label} | - | {rate:.0f} | | | |")
+    for precision, step in result["training"].items():
+        lines.append(f"| training step (in memory) | {precision} | {step['images_per_s']:.1f} | "
+                     f"{step['step_ms']:.0f} | {step['achieved_flops'] / 1e12:.3g} | "
+                     f"{100 * step['share_of_matmul']:.0f}% of {step['matmul_flops'] / 1e12:.3g} |")
+    steps = list(result["training"].values())
+    if steps:
+        lines += ["", f"model: {steps[0]['parameters'] / 1e6:.2f} M parameters, "
+                  f"{steps[0]['flops_per_image'] / 1e9:.2f} GFLOP per image forward (x3 to train)"]
+    if "float32" in result["training"] and len(steps) > 1:
+        base = result["training"]["float32"]["images_per_s"]
+        lines += [f"{p} / float32: {s['images_per_s'] / base:.2f}x"
+                  for p, s in result["training"].items() if p != "float32"]
+    return lines

@@ -1,0 +1,57 @@
+"""`run.py bench`, and the property its GPU figures rest on: models, losses and output
+layers run under JAX with TensorFlow unimportable. Timings are printed, never asserted."""
+import json
+import subprocess
+import sys
+
+import keras
+
+from engine import bench
+from tests.conftest import REPO, assert_one_line_error, run_cli
+
+
+def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_cli("bench", "--arch", "cpm", "--preset", "tiny", "--steps", 1,
+                     "--precision", "float32", "--data-dir", synthetic, "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert "machine:" in result.stdout and "CPU cores" in result.stdout
+    for row in ("| tf.data (as trained) |", "| tf.data, --fast |",
+                "| tf.data from the HDF5 cache (--cache) |",
+                "| training step (in memory) | float32 |"):
+        assert row in result.stdout
+    figures = json.loads(out.read_text())
+    assert all(rate > 0 for rate in figures["pipeline"].values())
+    step = figures["training"]["float32"]
+    assert step["images_per_s"] > 0 and 0 < step["share_of_matmul"]
+    assert step["flops_per_image"] == bench.forward_flops(_tiny_cpm())
+
+
+def _tiny_cpm():
+    from engine import presets
+    from cpm.model import build_model
+    return build_model(15, {**presets.resolve("tiny", "cpm"), "weights": "none"})
+
+
+def test_models_and_losses_run_without_tensorflow():
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "without_tensorflow.py"),
+                             "cpm", "hourglass", "regression"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Keras backend jax") == 3
+    assert result.stdout.count("| training step (in memory) | float32 |") == 3
+    assert "not measured: needs TensorFlow" in result.stdout
+    assert "tensorflow imported: False" in result.stdout
+
+
+def test_forward_flops_of_known_layers():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)           # 8*8 * 3*3*3*4 MACs
+    x = keras.layers.Conv2D(2, 1, strides=2)(x)                      # 4*4 * 4*2
+    outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))       # 32*5
+    model = keras.Model(inputs, outputs)
+    assert bench.forward_flops(model) == 2 * (64 * 108 + 16 * 8 + 32 * 5)
+
+
+def test_bad_steps_is_one_line(synthetic):
+    assert_one_line_error(run_cli("bench", "--steps", 0, "--data-dir", synthetic), "--steps")

@@ -1,0 +1,143 @@
+"""tf.distribute through the command line: mirrored replicas, multi-worker processes.
+
+The mirrored run uses two logical CPU devices; the multi-worker run is two `run.py`
+processes on 127.0.0.1 joined by TF_CONFIG, as on two machines.
+"""
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from engine import strategy
+from data_tools.errors import UsageError
+from tests.conftest import REPO, assert_one_line_error, run_cli
+
+# Two CPM stages rather than six: a third of the graph to build, the same strategy code.
+TINY = ("--arch", "cpm", "--category", "skirt", "--preset", "tiny", "--weights", "none",
+        "--stages", 2, "--seed", "1")
+
+
+def _env(**extra):
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
+
+
+def _history(run):
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _config(run):
+    return json.loads((run / "config.json").read_text())
+
+
+def _two_devices(*args):
+    return subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"),
+                           *map(str, args)], cwd=REPO, env=_env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _multiworker(*args):
+    """Two workers of one cluster; returns their CompletedProcess-like (code, out, err)."""
+    ports = _free_ports(2)
+    procs = [subprocess.Popen([sys.executable, str(REPO / "run.py"), *map(str, args),
+                               "--strategy", "multiworker"],
+                              cwd=REPO, env=_env(TF_CONFIG=_tf_config(ports, i)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        results.append((proc.returncode, out, err))
+    return results
+
+
+def test_mirrored_replicas_train_like_one_device_and_resume(synthetic, tmp_path):
+    one = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path / "one", "--epochs", 1,
+                  "--strategy", "default")
+    assert one.returncode == 0, one.stderr
+    two = _two_devices(*TINY, "--data-dir", synthetic, "--out", tmp_path / "two",
+                       "--epochs", 1, "--strategy", "mirrored")
+    assert two.returncode == 0, two.stderr
+    run = tmp_path / "two" / "skirt-cpm"
+    assert (_config(run)["strategy"], _config(run)["replicas"]) == ("mirrored", 2)
+    assert "strategy mirrored: 2 replica(s)" in two.stdout
+    # The global batch is split over the replicas and their losses averaged, not
+    # summed: the first epoch's loss is about one device's (a loss that averaged its
+    # own batch would be counted once per replica, twice as large). The shuffle and
+    # augmentation draws differ under a strategy, hence the tolerance.
+    single, mirrored = _history(tmp_path / "one" / "skirt-cpm")[0], _history(run)[0]
+    assert float(mirrored["loss"]) == pytest.approx(float(single["loss"]), rel=0.25)
+
+    resumed = _two_devices(*TINY, "--data-dir", synthetic, "--out", tmp_path / "two",
+                           "--epochs", 2, "--strategy", "mirrored", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row["epoch"] for row in _history(run)] == ["1", "2"]
+    assert (run / "checkpoints" / "last.weights.h5").is_file()
+
+
+def test_two_worker_processes_on_loopback_and_resume(synthetic, tmp_path):
+    """Only the chief writes the run folder; the other worker's temporary one is gone."""
+    before = set(os.listdir(tmp_path.parent))
+    args = (*TINY, "--data-dir", synthetic, "--out", tmp_path / "runs", "--epochs", 1)
+    for code, out, err in _multiworker(*args):
+        assert code == 0, err
+    run = tmp_path / "runs" / "skirt-cpm"
+    assert os.listdir(tmp_path / "runs") == ["skirt-cpm"]
+    assert (run / "checkpoints" / "best.weights.h5").is_file()
+    assert (run / "metrics.json").is_file() and (run / "heatmaps" / "epoch_001.png").is_file()
+    assert (_config(run)["strategy"], _config(run)["replicas"]) == ("multiworker", 2)
+
+    results = _multiworker(*args[:-1], 2, "--resume")
+    for code, out, err in results:
+        assert code == 0, err
+    assert "worker 1 of 2" in results[1][1] and "the chief wrote the run folder" in results[1][1]
+    assert [row["epoch"] for row in _history(run)] == ["1", "2"]
+    assert set(os.listdir(tmp_path.parent)) == before  # no worker folder left behind
+
+
+def test_multiworker_without_tf_config_is_one_line(synthetic, tmp_path):
+    result = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path, "--strategy", "multiworker")
+    assert_one_line_error(result, "TF_CONFIG")
+    assert not (tmp_path / "skirt-cpm").exists()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{not json", "not valid JSON"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}}', '"task"'),
+    ('["a"]', '"cluster"'),
+])
+def test_bad_tf_config(monkeypatch, text, fragment):
+    monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(UsageError, match=fragment):
+        strategy.read_tf_config()
+
+
+@pytest.mark.parametrize("requested, gpus, config, expected", [
+    ("auto", 0, {}, "default"),
+    ("auto", 1, {}, "default"),
+    ("auto", 2, {}, "mirrored"),
+    ("auto", 0, {"cluster": {"worker": ["a:1", "b:2"]}}, "multiworker"),
+    ("auto", 2, {"cluster": {"worker": ["a:1"]}}, "mirrored"),
+    ("default", 4, {}, "default"),
+])
+def test_auto_picks_a_strategy(requested, gpus, config, expected):
+    assert strategy.pick(requested, gpus, config) == expected
