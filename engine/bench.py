@@ -4,7 +4,8 @@
 
 In one run it measures
   (a) the input pipeline alone: the training tf.data pipeline (read, letterbox,
-      augment, encode), images/s, as it is, with --fast, and from the HDF5 cache;
+      augment, encode), images/s, as it is, on one thread, with --fast, without
+      augmentation, and from the HDF5 cache;
   (b) the training step alone: train_on_batch on one in-memory batch, images/s,
       for each precision (default: float32 and mixed_float16 on a GPU, float32 and
       mixed_bfloat16 on a CPU);
@@ -161,7 +162,13 @@ def training_step_rate(cfg, num_keypoints, precision, steps, on_gpu):
 
 # --- (a) the input pipeline ---------------------------------------------------------------
 def pipeline_rates(cfg, category, names, data_dir, steps):
-    """Images/s of the training pipeline alone: as trained, with --fast, and from the cache."""
+    """Images/s of the training pipeline alone: as trained, on one thread, with --fast,
+    without augmentation, and from the HDF5 cache.
+
+    The one-thread row against the first says whether more cores help: imgaug runs in
+    Python inside tf.numpy_function, where the GIL lets one thread at a time work.
+    """
+    import tensorflow as tf
     from engine import data_source, training
     from data_tools import pipeline
 
@@ -171,14 +178,23 @@ def pipeline_rates(cfg, category, names, data_dir, steps):
     train, _ = training.split(cfg, training.load_annotations(cfg))
     _, make_codec = architectures.load(cfg["arch"])
     codec = make_codec(cfg, len(names))
+    one_thread = tf.data.Options()
+    one_thread.threading.private_threadpool_size = 1
     rates = {}
     with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp:
-        variants = {"tf.data (as trained)": {}, "tf.data, --fast": {"deterministic": False},
-                    "tf.data from the HDF5 cache (--cache)": {"cache_path": f"{tmp}/cache.h5"}}
-        for label, options in variants.items():
+        variants = {  # label: (make_dataset options, tf.data options)
+            "tf.data (as trained)": ({}, None),
+            "tf.data on one thread": ({}, one_thread),
+            "tf.data, --fast": ({"deterministic": False}, None),
+            "tf.data without augmentation": ({"training": False}, None),
+            "tf.data from the HDF5 cache (--cache)": ({"cache_path": f"{tmp}/cache.h5"}, None)}
+        for label, (options, tf_options) in variants.items():
+            options = {"training": True, **options}
             ds = pipeline.make_dataset(train, names, cfg["input_size"], cfg["batch_size"],
-                                       encode=codec.encode, training=True,
-                                       augment_cfg=cfg["augment"], seed=0, **options).repeat()
+                                       encode=codec.encode, augment_cfg=cfg["augment"],
+                                       seed=0, **options).repeat()
+            if tf_options is not None:
+                ds = ds.with_options(tf_options)
             batches = iter(ds)
             for _ in range(WARMUP_STEPS):
                 next(batches)

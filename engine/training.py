@@ -175,6 +175,7 @@ def load_weights(model, path, what="this model"):
     for w in caught:  # any other warning, shown as it would have been
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
+
 class LocalPredictor:
     """`predict_on_batch` of a model on this process alone, for scores and pictures.
 

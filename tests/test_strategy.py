@@ -55,12 +55,13 @@ def _tf_config(ports, index):
                        "task": {"type": "worker", "index": index}})
 
 
-def _multiworker(*args):
-    """Two workers of one cluster; returns their CompletedProcess-like (code, out, err)."""
+def _multiworker(tmpdir, *args):
+    """Two workers of one cluster, with TMPDIR `tmpdir`; their (exit code, stdout, stderr)."""
     ports = _free_ports(2)
     procs = [subprocess.Popen([sys.executable, str(REPO / "run.py"), *map(str, args),
                                "--strategy", "multiworker"],
-                              cwd=REPO, env=_env(TF_CONFIG=_tf_config(ports, i)),
+                              cwd=REPO, env=_env(TF_CONFIG=_tf_config(ports, i),
+                                                 TMPDIR=str(tmpdir)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     results = []
@@ -96,22 +97,25 @@ def test_mirrored_replicas_train_like_one_device_and_resume(synthetic, tmp_path)
 
 def test_two_worker_processes_on_loopback_and_resume(synthetic, tmp_path):
     """Only the chief writes the run folder; the other worker's temporary one is gone."""
-    before = set(os.listdir(tmp_path.parent))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     args = (*TINY, "--data-dir", synthetic, "--out", tmp_path / "runs", "--epochs", 1)
-    for code, out, err in _multiworker(*args):
+    results = _multiworker(tmpdir, *args)
+    for code, out, err in results:
         assert code == 0, err
+    assert f"run folder {tmpdir}/fashion-worker-" in results[1][1]  # a temporary folder...
     run = tmp_path / "runs" / "skirt-cpm"
     assert os.listdir(tmp_path / "runs") == ["skirt-cpm"]
     assert (run / "checkpoints" / "best.weights.h5").is_file()
     assert (run / "metrics.json").is_file() and (run / "heatmaps" / "epoch_001.png").is_file()
     assert (_config(run)["strategy"], _config(run)["replicas"]) == ("multiworker", 2)
 
-    results = _multiworker(*args[:-1], 2, "--resume")
+    results = _multiworker(tmpdir, *args[:-1], 2, "--resume")
     for code, out, err in results:
         assert code == 0, err
     assert "worker 1 of 2" in results[1][1] and "the chief wrote the run folder" in results[1][1]
     assert [row["epoch"] for row in _history(run)] == ["1", "2"]
-    assert set(os.listdir(tmp_path.parent)) == before  # no worker folder left behind
+    assert not list(tmpdir.glob("fashion-worker-*"))  # ...and removed it
 
 
 def test_multiworker_without_tf_config_is_one_line(synthetic, tmp_path):
