@@ -33,6 +33,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_train_args(p):
     from engine.presets import PRESET_NAMES
+    from engine.strategy import STRATEGIES
     p.add_argument("--arch", choices=ARCHS, default="cpm")
     p.add_argument("--category", choices=CATEGORIES, default="dress")
     p.add_argument("--data-dir", help="a FashionAI folder (default: data/fashionai if "
@@ -59,7 +60,7 @@ def add_train_args(p):
                    help="cache letterboxed images in HDF5 so later epochs skip JPEG decoding")
     p.add_argument("--strict", action="store_true",
                    help="stop before training if any image is missing or unreadable")
-    p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
+    p.add_argument("--strategy", choices=STRATEGIES,
                    default="auto", help="tf.distribute: mirrored over this machine's GPUs, "
                    "multiworker over the machines in TF_CONFIG (auto: multiworker if TF_CONFIG "
                    "names a cluster, mirrored with 2+ GPUs, else one device); --batch-size is "
@@ -139,7 +140,7 @@ def make_parser():
                    help="default: float32 and mixed_float16 on a GPU, float32 and "
                    "mixed_bfloat16 on a CPU")
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--backbone")
+    p.add_argument("--backbone", help="as for train (default: the preset's)")
     p.add_argument("--data-dir", help="images for the pipeline part (default: as train)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     return parser
@@ -205,14 +206,6 @@ def import_tensorflow_quietly():
         os.close(saved)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it ends like Ctrl-C (files stay whole)."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     needs_tf = args.verb in ("train", "visualize", "predict", "compare") or (
@@ -222,15 +215,18 @@ def main(argv=None):
     if needs_tf:
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
+    from engine import interrupts
     # SIGTERM (kill, a batch scheduler) takes the same clean path as Ctrl-C, not an instant death.
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = interrupts.install()
     try:
-        return dispatch(args)
+        code = dispatch(args)
+        interrupts.check()  # a signal whose exception was lost still ends the command as one
+        return code
     except (DataError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
+        terminated = isinstance(e, interrupts.Terminated)
         what = "terminated (SIGTERM)" if terminated else "interrupted"
         if args.verb in ("train", "compare"):
             print(f"{what}: every finished epoch is saved in the run folder; --resume "
@@ -239,7 +235,7 @@ def main(argv=None):
             print(f"{what}: stopped before the end", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        interrupts.restore(previous)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import time
 import keras
 import numpy as np
 
+from engine import interrupts
+
 
 class EpochEnd(keras.callbacks.Callback):
     def __init__(self, run, evaluate, draw, history, state, train_images):
@@ -33,6 +35,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.train_seconds = None
 
     def on_train_batch_end(self, batch, logs=None):
+        interrupts.check()  # Ctrl-C or SIGTERM, if its exception was lost on the way
         # Keras checks stop_training after every batch, so a NaN mid-epoch does not
         # run on to the epoch's end (on_epoch_end still comes, and writes nothing).
         loss = (logs or {}).get("loss")

@@ -71,7 +71,7 @@ def _multiworker(tmpdir, *args):
     return results
 
 
-def test_mirrored_replicas_train_like_one_device_and_resume(synthetic, tmp_path):
+def test_mirrored_replicas_train_like_one_device(synthetic, tmp_path):
     one = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path / "one", "--epochs", 1,
                   "--strategy", "default")
     assert one.returncode == 0, one.stderr
@@ -87,11 +87,6 @@ def test_mirrored_replicas_train_like_one_device_and_resume(synthetic, tmp_path)
     # augmentation draws differ under a strategy, hence the tolerance.
     single, mirrored = _history(tmp_path / "one" / "skirt-cpm")[0], _history(run)[0]
     assert float(mirrored["loss"]) == pytest.approx(float(single["loss"]), rel=0.25)
-
-    resumed = _two_devices(*TINY, "--data-dir", synthetic, "--out", tmp_path / "two",
-                           "--epochs", 2, "--strategy", "mirrored", "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert [row["epoch"] for row in _history(run)] == ["1", "2"]
     assert (run / "checkpoints" / "last.weights.h5").is_file()
 
 
