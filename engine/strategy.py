@@ -94,11 +94,12 @@ def make(requested):
     task_type, index = resolver.task_type, int(resolver.task_id)
     cluster = resolver.cluster_spec().as_dict()
     workers = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
-    is_chief = task_type == "chief" or (task_type == "worker" and index == 0
-                                        and "chief" not in cluster)
+    # Without a "chief" task, worker 0 is the chief; with one, it comes first in the count.
+    has_chief = "chief" in cluster
+    worker_index = index + (1 if task_type == "worker" and has_chief else 0)
+    is_chief = task_type == "chief" or (not has_chief and index == 0)
     return Placement(strategy, name, strategy.num_replicas_in_sync, num_workers=workers,
-                     worker_index=index + (1 if task_type == "worker" and "chief" in cluster else 0),
-                     is_chief=is_chief)
+                     worker_index=worker_index, is_chief=is_chief)
 
 
 def _work_around_keras_multiworker(tf):
