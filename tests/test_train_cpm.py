@@ -111,7 +111,7 @@ def test_default_synthetic_set_is_generated_once(tmp_path):
 
 def test_hdf5_cache_run(synthetic, tmp_path):
     result = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path, "--epochs", 1,
-                     "--cache")
+                     "--cache", "--stages", 2)
     assert result.returncode == 0, result.stderr
     run = tmp_path / "dress-cpm"
     assert (run / "cache-train.h5").is_file() and (run / "cache-val.h5").is_file()
