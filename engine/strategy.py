@@ -128,17 +128,17 @@ def _work_around_keras_multiworker(tf):
     trainer.reduce_per_replica = reduce_per_replica
 
 
-def prepare_fit(model, placement, batch):
+def prepare_fit(model, placement, dataset):
     """Build the model's loss and metric state from one local batch before fit().
 
     Under MultiWorkerMirroredStrategy, Keras 3's own first-batch build reduces a whole
     (x, y) structure at once, which that strategy cannot do (keras-team/keras#20585);
-    building here first and skipping Keras' step avoids it. `batch` should come from a
-    set that is not shuffled (the validation set has the training set's structure), so
-    that taking it does not move the seeded shuffle on.
+    building here first and skipping Keras' step avoids it. `dataset` should not be
+    shuffled (the validation set has the training set's structure), so that taking a
+    batch from it does not move the seeded shuffle on. Other strategies read nothing.
     """
     if placement.name != "multiworker":
         return
     with placement.strategy.scope():
-        model._symbolic_build(data_batch=batch)
+        model._symbolic_build(data_batch=next(iter(dataset)))
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

@@ -331,7 +331,7 @@ def run_training(args, placement, run, source, cfg):
     callbacks = [epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
-        strategy_lib.prepare_fit(model, placement, next(iter(val_ds)))
+        strategy_lib.prepare_fit(model, placement, val_ds)
         with placement.strategy.scope():
             # Repeated datasets with explicit step counts: Keras then knows an epoch's length.
             model.fit(train_ds.repeat(), validation_data=val_ds.repeat(), epochs=cfg["epochs"],
