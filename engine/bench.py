@@ -19,8 +19,6 @@ The training step needs Keras only, so it runs under any Keras 3 backend
 TensorFlow and is skipped without it.
 """
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -30,49 +28,11 @@ import numpy as np
 from data_tools import schema
 from data_tools.errors import UsageError
 from engine import architectures, presets
+from engine.machine import backend, describe, gpu_name
 
 WARMUP_STEPS = 3  # compilation and autotuning happen here, outside the timing
 MATMUL_SIZE = {"gpu": 8192, "cpu": 1024}
 COMPUTE_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-
-
-# --- the machine --------------------------------------------------------------------------
-def backend():
-    import keras
-    return keras.backend.backend()
-
-
-def gpu_name():
-    """The first GPU's name under the current Keras backend, or None."""
-    name = backend()
-    if name == "tensorflow":
-        import tensorflow as tf
-        gpus = tf.config.list_physical_devices("GPU")
-        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else None
-    if name == "jax":
-        import jax
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        return gpus[0].device_kind if gpus else None
-    if name == "torch":
-        import torch
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine(gpu):
-    return (f"{cpu_model()}, {os.cpu_count()} CPU cores, GPU: {gpu or 'none'}, "
-            f"Keras backend {backend()}")
 
 
 # --- arithmetic ---------------------------------------------------------------------------
@@ -222,7 +182,7 @@ def main(args):
     names = schema.keypoint_names(args.category)
     result = {"arch": args.arch, "preset": preset, "category": args.category,
               "batch_size": cfg["batch_size"], "input_size": cfg["input_size"],
-              "steps": args.steps, "machine": machine(gpu), "pipeline": None, "training": {}}
+              "steps": args.steps, "machine": describe(gpu), "pipeline": None, "training": {}}
     if backend() == "tensorflow":
         result["pipeline"], result["pipeline_images"] = pipeline_rates(
             cfg, args.category, names, args.data_dir, args.steps)

@@ -9,8 +9,6 @@ Every figure comes from the predictions made here, so the report states what was
 measured now, next to what each run recorded while it trained (time, images/s, epochs).
 """
 import datetime
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -19,7 +17,7 @@ import numpy as np
 
 from data_tools import fashion_csv, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import architectures, metrics, pictures, presets, run_eval, training
+from engine import architectures, machine, metrics, pictures, presets, run_eval, training
 from engine.run_dir import RunDir, run_name
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
@@ -239,20 +237,13 @@ def verdict(scored, baseline):
     return line
 
 
-def machine_text():
-    import tensorflow as tf
-    gpus = tf.config.list_physical_devices("GPU")
-    return (f"{platform.platform()}, {os.cpu_count()} CPU cores, "
-            f"GPU: {len(gpus) if gpus else 'none'}")
-
-
 def report_text(args, runs, scored, baseline, cfg, train, val):
     lines = [f"# {args.category}: CPM vs stacked hourglass vs regression", "",
              f"- data: `{Path(val.data_dir).resolve()}` (fingerprint `{cfg['data_fingerprint']}`), "
              f"{len(train)} train / {len(val)} validation images "
              f"(split: `{cfg['split_rule']}`, val_fraction {cfg['val_fraction']})",
              f"- preset: {cfg['preset']}",
-             f"- scored on: {machine_text()}, "
+             f"- scored on: {machine.describe(machine.gpu_name())}, "
              f"{datetime.datetime.now().isoformat(sep=' ', timespec='minutes')}",
              "- every figure below was measured now, from each run's best checkpoint; training "
              "time and images/s are from the run's history.csv"]
