@@ -18,11 +18,15 @@ def synthetic(tmp_path_factory):
     return out
 
 
+def cli_env(**extra):
+    """The environment of a run.py subprocess: CPU only, TensorFlow's C++ log quiet."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
+
+
 def run_cli(*args, cwd=None, timeout=600):
     """Run `python run.py ARGS` in a subprocess; returns the CompletedProcess."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     return subprocess.run([sys.executable, str(REPO / "run.py"), *map(str, args)],
-                          cwd=cwd or REPO, env=env, capture_output=True, text=True,
+                          cwd=cwd or REPO, env=cli_env(), capture_output=True, text=True,
                           timeout=timeout)
 
 

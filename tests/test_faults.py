@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, cli_env, run_cli
 
 # Two CPM stages, not six: a third of the graph to build, and the same fault handling.
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none",
@@ -44,11 +44,10 @@ def _default_sigint():
 
 
 def _start_training(synthetic, out, epochs=50):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     return subprocess.Popen(
         [sys.executable, str(REPO / "run.py"), *TINY, "--data-dir", str(synthetic),
          "--out", str(out), "--epochs", str(epochs)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_default_sigint)
 
 

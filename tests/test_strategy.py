@@ -14,15 +14,11 @@ import pytest
 
 from engine import strategy
 from data_tools.errors import UsageError
-from tests.conftest import REPO, assert_one_line_error, run_cli
+from tests.conftest import REPO, assert_one_line_error, cli_env, run_cli
 
 # Two CPM stages rather than six: a third of the graph to build, the same strategy code.
 TINY = ("--arch", "cpm", "--category", "skirt", "--preset", "tiny", "--weights", "none",
         "--stages", 2, "--seed", "1")
-
-
-def _env(**extra):
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
 
 
 def _history(run):
@@ -36,7 +32,7 @@ def _config(run):
 
 def _two_devices(*args):
     return subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"),
-                           *map(str, args)], cwd=REPO, env=_env(), capture_output=True,
+                           *map(str, args)], cwd=REPO, env=cli_env(), capture_output=True,
                           text=True, timeout=600)
 
 
@@ -60,7 +56,7 @@ def _multiworker(tmpdir, *args):
     ports = _free_ports(2)
     procs = [subprocess.Popen([sys.executable, str(REPO / "run.py"), *map(str, args),
                                "--strategy", "multiworker"],
-                              cwd=REPO, env=_env(TF_CONFIG=_tf_config(ports, i),
+                              cwd=REPO, env=cli_env(TF_CONFIG=_tf_config(ports, i),
                                                  TMPDIR=str(tmpdir)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
