@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 
-ARCHS = ("cpm", "hourglass", "regression")
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
 VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -31,10 +30,23 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def backbone_help():
+    from engine import registry
+    return "; ".join(f"{m.name}: {', '.join(m.backbones)}" for m in registry.all_methods()
+                     if m.backbones)
+
+
+def stages_help():
+    from engine import registry
+    return ", ".join(f"{m.name} {m.stage_noun}s" for m in registry.all_methods()
+                     if "stages" in m.options)
+
+
 def add_train_args(p):
     from engine.presets import PRESET_NAMES
+    from engine.registry import METHODS
     from engine.strategy import STRATEGIES
-    p.add_argument("--arch", choices=ARCHS, default="cpm")
+    p.add_argument("--arch", choices=METHODS, default="cpm")
     p.add_argument("--category", choices=CATEGORIES, default="dress")
     p.add_argument("--data-dir", help="a FashionAI folder (default: data/fashionai if "
                    "present, else a synthetic set generated once in data/synthetic)")
@@ -45,12 +57,11 @@ def add_train_args(p):
     p.add_argument("--out", default="runs", help="folder that holds the run folders")
     p.add_argument("--name", help="suffix of the run folder: <category>-<arch>-<name>")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", help="cpm: vgg (the paper's trunk), vgg16, vgg19, resnet50, "
-                   "densenet121/169/201; regression: simple (a 4-conv net) or any of those")
-    p.add_argument("--stages", type=int, help="CPM stages, hourglass stacks, or regression "
-                   "cascade stages (default: the preset's)")
+    p.add_argument("--backbone", help=f"the trunk ({backbone_help()}; default: the preset's)")
+    p.add_argument("--stages", type=int,
+                   help=f"how many outputs the model refines ({stages_help()}; default: the preset's)")
     p.add_argument("--box", choices=("input", "garment"),
-                   help="regression targets: relative to the whole input (default) or to "
+                   help="coordinate targets: relative to the whole input (default) or to "
                    "a garment box that the model predicts too")
     p.add_argument("--weights", choices=("imagenet", "none"), default="none")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
@@ -116,7 +127,8 @@ def make_parser():
     p.add_argument("--batch-size", type=int, default=32)
 
     from engine.presets import PRESET_NAMES
-    p = verbs.add_parser("compare", help="the three methods side by side on one category: "
+    from engine.registry import METHODS
+    p = verbs.add_parser("compare", help="every method side by side on one category: "
                          "report.md and plots")
     p.add_argument("--category", choices=CATEGORIES, required=True)
     p.add_argument("--runs-dir", default="runs", help="folder that holds the run folders "
@@ -132,7 +144,7 @@ def make_parser():
 
     p = verbs.add_parser("bench", help="images/s of the input pipeline and of the training "
                          "step, per precision, on this machine")
-    p.add_argument("--arch", choices=ARCHS, default="cpm")
+    p.add_argument("--arch", choices=METHODS, default="cpm")
     p.add_argument("--preset", choices=PRESET_NAMES, default="auto")
     p.add_argument("--category", choices=CATEGORIES, default="dress")
     p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
@@ -178,7 +190,7 @@ def dispatch(args):
         return predict.main(args)
     if args.verb == "compare":
         from engine import compare
-        return compare.main(args, make_parser)
+        return compare.main(args)
     if args.verb == "bench":
         from engine import bench
         return bench.main(args)

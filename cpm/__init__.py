@@ -1,0 +1,21 @@
+"""Convolutional Pose Machine (Wei et al. 2016): a trunk, then stages that refine softmax belief maps."""
+from engine.method import Method
+
+METHOD = Method(
+    name="cpm",
+    label="CPM",
+    stage_noun="stage",
+    presets={
+        "tiny": {"backbone": "vgg", "width": 0.125, "stages": 6, "stage_channels": 16,
+                 "stage_kernel": 3, "sigma": 1.0},
+        "cpu": {"backbone": "vgg", "width": 0.25, "stages": 6, "stage_channels": 32,
+                "stage_kernel": 7, "sigma": 1.0},
+        # Wei et al. 2016: VGG trunk to stride 8, 128-wide stages of 7x7 convs.
+        "paper": {"backbone": "vgg", "width": 1.0, "stages": 6, "stage_channels": 128,
+                  "stage_kernel": 7, "sigma": 1.0},
+    },
+    options={"backbone": "backbone", "stages": "stages"},
+    backbones=("vgg", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169", "densenet201"),
+    color="#1f77b4",
+    marker="o",
+)

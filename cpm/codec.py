@@ -5,15 +5,15 @@
     model.compile(loss=[codec.loss] * codec.num_stages)
     xy, conf = codec.decode(model.predict(images))  # numpy, last stage
 
-`encode` imports TensorFlow when it runs (it runs inside tf.data); `loss` uses
-keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The module
-itself imports without TensorFlow.
+The interface is engine.codec.Codec; decoding, flip and pictures come from
+engine.heatmaps.HeatmapCodec. `encode` imports TensorFlow when it runs (inside
+tf.data); `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """
 import numpy as np
 from keras import ops
 
 from engine.backbones import STRIDE
-from engine.heatmaps import MapDecoding, gaussian_targets
+from engine.heatmaps import HeatmapCodec, gaussian_targets
 
 EPSILON = 1e-7
 
@@ -32,17 +32,11 @@ def belief_map_loss(y_true, y_pred):
     return -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
 
 
-class Codec(MapDecoding):
+class CPMCodec(HeatmapCodec):
     """Targets and decoding for a CPM with `cfg["stages"]` stages on an S/8 grid."""
 
     def __init__(self, cfg, num_keypoints):
-        self.input_size = int(cfg["input_size"])
-        if self.input_size % STRIDE:
-            raise ValueError(f"cpm: input_size must be a multiple of {STRIDE}, got {self.input_size}")
-        self.num_keypoints = int(num_keypoints)
-        self.output_prefix = "stage"
-        self.map_size = self.input_size // STRIDE
-        self.stride = self.input_size / self.map_size
+        self.set_grid("cpm", cfg, num_keypoints, STRIDE)
         self.num_stages = int(cfg.get("stages", 6))
         self.sigma = float(cfg.get("sigma", 1.0))
 
@@ -50,22 +44,15 @@ class Codec(MapDecoding):
         """TF: (K,3) keypoints in input pixels -> one (M,M,K) map per keypoint summing to 1 (or 0)."""
         return gaussian_targets(keypoints, self.map_size, self.stride, self.sigma, normalize=True)
 
-    def encode(self, image, keypoints):
-        """TF, for ds.map: (S,S,3) image, (K,3) keypoints -> (image, num_stages identical targets)."""
-        import tensorflow as tf
-
-        target = self.targets(keypoints)
-        return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
-
     def example_targets(self, batch_size):
-        """numpy targets of the structure encode gives (uniform maps), for `run.py bench`,
-        which trains on in-memory batches without tf.data (also under JAX)."""
+        """Uniform maps, each summing to 1."""
         shape = (batch_size, self.map_size, self.map_size, self.num_keypoints)
         maps = np.full(shape, 1.0 / self.map_size**2, np.float32)
         return tuple(maps for _ in range(self.num_stages))
 
-    loss = staticmethod(belief_map_loss)
+    def loss(self, y_true, y_pred):
+        return belief_map_loss(y_true, y_pred)
 
 
 def make_codec(cfg, num_keypoints):
-    return Codec(cfg, num_keypoints)
+    return CPMCodec(cfg, num_keypoints)

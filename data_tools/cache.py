@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from data_tools import letterbox
+from data_tools import atomic, letterbox
 
 VERSION = 1
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes; above this, rows are read from disk under a lock
@@ -37,7 +37,7 @@ def _load(path, input_size):
 
 
 def build_cache(ann, input_size, path, progress=True, workers=None):
-    """Write the letterboxed images of `ann` to `path` atomically (path.tmp, then rename).
+    """Write the letterboxed images of `ann` to `path` atomically (data_tools.atomic).
 
     An image that cannot be read does not stop the build: its row is marked bad
     and reading it later raises ImageError (which the pipeline skips).
@@ -47,32 +47,25 @@ def build_cache(ann, input_size, path, progress=True, workers=None):
 
 def _build(data_dir, image_ids, input_size, path, progress=True, workers=None):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n, size = len(image_ids), int(input_size)
     files = [Path(data_dir) / image_id for image_id in image_ids]
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(input_size=size, version=VERSION, data_dir=str(Path(data_dir).resolve()))
-            images = f.create_dataset("images", (n, size, size, 3), np.uint8,
-                                      chunks=(1, size, size, 3))
-            transforms = f.create_dataset("transforms", (n, 3), np.float32)
-            errors = []
-            # cv2 decoding releases the GIL, so threads decode in parallel;
-            # map() keeps the order, so rows are written in sequence.
-            with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-                results = pool.map(lambda p: _load(p, size), files)
-                for i, (image, transform, error) in enumerate(_progress(results, n, progress, path)):
-                    if not error:
-                        images[i] = image
-                        transforms[i] = transform
-                    errors.append(error)
-            f.create_dataset("image_ids", data=image_ids, dtype=h5py.string_dtype())
-            f.create_dataset("errors", data=errors, dtype=h5py.string_dtype())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(input_size=size, version=VERSION, data_dir=str(Path(data_dir).resolve()))
+        images = f.create_dataset("images", (n, size, size, 3), np.uint8,
+                                  chunks=(1, size, size, 3))
+        transforms = f.create_dataset("transforms", (n, 3), np.float32)
+        errors = []
+        # cv2 decoding releases the GIL, so threads decode in parallel;
+        # map() keeps the order, so rows are written in sequence.
+        with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+            results = pool.map(lambda p: _load(p, size), files)
+            for i, (image, transform, error) in enumerate(_progress(results, n, progress, path)):
+                if not error:
+                    images[i] = image
+                    transforms[i] = transform
+                errors.append(error)
+        f.create_dataset("image_ids", data=image_ids, dtype=h5py.string_dtype())
+        f.create_dataset("errors", data=errors, dtype=h5py.string_dtype())
     bad = sum(bool(e) for e in errors)
     if bad:
         log.warning("%s: %d of %d images could not be read and are marked bad", path, bad, n)

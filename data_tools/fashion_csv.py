@@ -4,7 +4,6 @@
 validates every row and raises `DataError` naming the file, the row (1-based,
 counting the header as row 1, as a spreadsheet shows it) and the problem.
 """
-import contextlib
 import csv
 import dataclasses
 import io
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import schema
+from data_tools import atomic, schema
 from data_tools.errors import DataError
 
 HEADER = ["image_id", "image_category", *schema.KEYPOINTS]
@@ -184,35 +183,6 @@ def format_cell(x, y, v):
     return f"{int(round(float(x)))}_{int(round(float(y)))}_{int(v)}"
 
 
-@contextlib.contextmanager
-def atomic_path(path, tmp_name=None):
-    """A temporary path beside `path` to write to: on success it is synced to disk and
-    renamed onto `path`, so a reader sees the old or the new file, never half of one;
-    on any failure (Ctrl-C, SIGTERM, a full disk) it is removed and `path` is untouched.
-
-    The temporary file sits in the same folder, so os.replace is an atomic rename.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(tmp_name or f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path, text):
-    """Write a text file atomically (see atomic_path); a plain open, unlike mkstemp's
-    0600, gives it the usual permissions."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-
-
 def csv_text(rows):
     """Rows (lists of cells) as CSV text."""
     out = io.StringIO()
@@ -228,7 +198,7 @@ def format_rows(image_ids, categories, keypoints):
 
 
 def write_annotations(path, image_ids, categories, keypoints):
-    atomic_write_text(path, format_rows(image_ids, categories, keypoints))
+    atomic.write_text(path, format_rows(image_ids, categories, keypoints))
 
 
 def write_submission(path, image_ids, categories, xy):

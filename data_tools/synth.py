@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from data_tools import schema
 from data_tools.errors import DataError
-from data_tools.fashion_csv import atomic_write_text, csv_text
+from data_tools import atomic
+from data_tools.fashion_csv import csv_text
 
 JPEG_QUALITY = 90
 # fillPoly/polylines take fixed-point coordinates; 4 fractional bits keep the
@@ -550,7 +551,7 @@ def image_rng(seed, category, index):
 
 def _write_csv_atomic(path, header, rows):
     """Write a CSV next to its final place, then rename: never half-written."""
-    atomic_write_text(path, csv_text([header, *rows]))
+    atomic.write_text(path, csv_text([header, *rows]))
 
 
 def _cells(kps):

@@ -21,13 +21,12 @@ TensorFlow and is skipped without it.
 import json
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from data_tools import schema
+from data_tools import atomic, schema
 from data_tools.errors import UsageError
-from engine import architectures, presets
+from engine import models, presets, registry
 from engine.machine import backend, describe, gpu_name
 
 WARMUP_STEPS = 3  # compilation and autotuning happen here, outside the timing
@@ -88,20 +87,17 @@ def matmul_rate(dtype, on_gpu):
 
 
 # --- (b) the training step ----------------------------------------------------------------
-def training_step_rate(cfg, num_keypoints, precision, steps, on_gpu):
+def training_step_rate(cfg, precision, steps, on_gpu):
     """Images/s of train_on_batch on one in-memory batch, and the model's FLOPs per image."""
     import keras
     keras.mixed_precision.set_global_policy(precision)
     try:
         keras.utils.set_random_seed(0)
-        build_model, make_codec = architectures.load(cfg["arch"])
-        model = build_model(num_keypoints, cfg)
-        codec = make_codec(cfg, num_keypoints)
-        outputs = model.outputs if isinstance(model.outputs, list) else [model.outputs]
+        model, codec = models.build_uncompiled(cfg)
         # As in training: XLA on a GPU; JAX always compiles.
         jit = on_gpu if backend() == "tensorflow" else "auto"
-        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=[codec.loss] * len(outputs),
-                      jit_compile=jit)
+        model.compile(optimizer=keras.optimizers.Adam(1e-5),
+                      loss=[codec.loss] * codec.num_stages, jit_compile=jit)
         batch = int(cfg["batch_size"])
         size = int(cfg["input_size"])
         images = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
@@ -121,7 +117,7 @@ def training_step_rate(cfg, num_keypoints, precision, steps, on_gpu):
 
 
 # --- (a) the input pipeline ---------------------------------------------------------------
-def pipeline_rates(cfg, category, names, data_dir, steps):
+def pipeline_rates(cfg, category, data_dir, steps):
     """Images/s of the training pipeline alone: as trained, on one thread, with --fast,
     without augmentation, and from the HDF5 cache.
 
@@ -129,15 +125,15 @@ def pipeline_rates(cfg, category, names, data_dir, steps):
     Python inside tf.numpy_function, where the GIL lets one thread at a time work.
     """
     import tensorflow as tf
-    from engine import data_source, training
+    from engine import data_source
     from data_tools import pipeline
 
-    cfg = dict(cfg, category=category, val_fraction=training.VAL_FRACTION,
+    cfg = dict(cfg, category=category, val_fraction=data_source.VAL_FRACTION,
                data_dir=str(data_source.resolve(data_dir, cfg["synthetic_images_per_category"],
                                                 presets.DEFAULT_SYNTHETIC_IMAGES)))
-    train, _ = training.split(cfg, training.load_annotations(cfg))
-    _, make_codec = architectures.load(cfg["arch"])
-    codec = make_codec(cfg, len(names))
+    train, _ = data_source.split(cfg, data_source.load_annotations(cfg))
+    names = cfg["names"]
+    codec = registry.get(cfg["arch"]).make_codec(cfg, len(names))
     one_thread = tf.data.Options()
     one_thread.threading.private_threadpool_size = 1
     rates = {}
@@ -174,28 +170,27 @@ def main(args):
         raise UsageError("--steps must be at least 1")
     gpu = gpu_name()
     preset = presets.pick(args.preset, gpu is not None)
-    cfg = presets.resolve(preset, args.arch, {"batch_size": args.batch_size,
-                                              "backbone": args.backbone})
-    cfg["weights"] = "none"
+    cfg = presets.resolve(preset, args.arch, {
+        "batch_size": args.batch_size,
+        **presets.method_overrides(args.arch, backbone=args.backbone)})
+    cfg.update(weights="none", names=list(schema.keypoint_names(args.category)))
     if cfg["batch_size"] < 1:
         raise UsageError("--batch-size must be at least 1")
-    names = schema.keypoint_names(args.category)
     result = {"arch": args.arch, "preset": preset, "category": args.category,
               "batch_size": cfg["batch_size"], "input_size": cfg["input_size"],
               "steps": args.steps, "machine": describe(gpu), "pipeline": None, "training": {}}
     if backend() == "tensorflow":
         result["pipeline"], result["pipeline_images"] = pipeline_rates(
-            cfg, args.category, names, args.data_dir, args.steps)
+            cfg, args.category, args.data_dir, args.steps)
     for precision in args.precision or default_precisions(gpu is not None):
-        step = training_step_rate(cfg, len(names), precision, args.steps, gpu is not None)
+        step = training_step_rate(cfg, precision, args.steps, gpu is not None)
         peak = matmul_rate(COMPUTE_DTYPE[precision], gpu is not None)
         achieved = 3 * step["flops_per_image"] * step["images_per_s"]
         step.update(matmul_flops=peak, achieved_flops=achieved, share_of_matmul=achieved / peak)
         result["training"][precision] = step
     print("\n".join(table(result)))
     if args.json:
-        from data_tools.fashion_csv import atomic_write_text
-        atomic_write_text(Path(args.json), json.dumps(result, indent=2) + "\n")
+        atomic.write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -1,6 +1,7 @@
-"""`run.py compare`: the three methods side by side on one category.
+"""`run.py compare`: every method side by side on one category.
 
-    RUNS_DIR/<category>-{cpm,hourglass,regression}   (with --train, the missing ones are trained)
+    RUNS_DIR/<category>-<method> for each method of engine/registry.py
+                                   (with --train, the missing ones are trained)
     → refuse runs that differ in data, split or preset
     → re-score each run's best checkpoint on the shared validation split
     → OUT/report.md, ne_per_keypoint.png, pck.png, ne_per_stage.png, predictions.png
@@ -15,34 +16,32 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import fashion_csv, letterbox, pipeline
+from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import architectures, machine, metrics, pictures, presets, run_eval, training
+from engine import data_source, machine, metrics, models, pictures, presets, registry, run_eval
+from engine import training
 from engine.run_dir import RunDir, run_name
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
 MUST_AGREE = ("data_fingerprint", "split_rule", "val_fraction", "preset")
 PCK_CURVE = np.round(np.linspace(0.0, 0.5, 51), 3)
 BASELINE = "mean shape"
-COLORS = {"cpm": "#1f77b4", "hourglass": "#ff7f0e", "regression": "#2ca02c",
-          BASELINE: "#8c8c8c"}
-MARKERS = {"cpm": "o", "hourglass": "s", "regression": "^"}
+BASELINE_COLOR = "#8c8c8c"
 FIGURES = {"ne_per_keypoint.png": "NE per keypoint", "pck.png": "PCK curves",
            "ne_per_stage.png": "NE per stage", "predictions.png": "one validation image"}
 
 
-def main(args, make_parser):
-    """`make_parser`: run.py's, so that a missing method is trained exactly as `run.py train` would."""
+def main(args):
     if args.epochs is not None and not args.train:
         raise UsageError("--epochs is for --train: runs already there keep their epochs")
-    preset = presets.pick(args.preset, training.has_gpu()) if args.preset else None
+    preset = presets.pick(args.preset, models.has_gpu()) if args.preset else None
     runs = find_runs(args.runs_dir, args.category, args.train)
     reference = check_comparable(runs, preset)
     data_dir = args.data_dir or (reference and reference["data_dir"])
     # Loaded now, so that other data is refused before any time is spent on training.
     split = load_split(data_dir, reference) if reference else None
     if args.train and None in runs.values():
-        code = train_missing(runs, args, reference, data_dir, make_parser)
+        code = train_missing(runs, args, reference, data_dir)
         if code:
             print(f"error: training stopped (exit {code}); no report written", file=sys.stderr)
             return code
@@ -61,7 +60,7 @@ def main(args, make_parser):
     out = Path(args.out)
     draw_figures(out, scored, baseline, val)
     report = report_text(args, runs, scored, baseline, reference, train, val)
-    fashion_csv.atomic_write_text(out / "report.md", report)
+    atomic.write_text(out / "report.md", report)
     print(f"wrote {out / 'report.md'} and {len(FIGURES)} figures")
     return 0
 
@@ -71,9 +70,9 @@ def find_runs(runs_dir, category, train):
     """{arch: RunDir or None}: the engine's run folder of each method, if it has a checkpoint."""
     if not Path(runs_dir).is_dir() and not train:
         raise UsageError(f"--runs-dir {runs_dir} does not exist (add --train to train "
-                         f"the three methods there)")
+                         f"the methods there)")
     runs = {}
-    for arch in architectures.ARCHS:
+    for arch in registry.METHODS:
         run = RunDir(Path(runs_dir) / run_name(category, arch))
         if not run.path.exists():
             runs[arch] = None
@@ -104,20 +103,17 @@ def check_comparable(runs, preset=None):
     return reference
 
 
-def train_missing(runs, args, reference, data_dir, make_parser):
+def train_missing(runs, args, reference, data_dir):
     """Train every missing method in-process, with the settings of the runs already there."""
     import keras
-    preset = args.preset or (reference and reference["preset"])
-    epochs = args.epochs or (reference and reference["epochs"])
-    seed = reference["seed"] if reference else 0
+    settings = dict(category=args.category, out=args.runs_dir,
+                    seed=reference["seed"] if reference else 0,
+                    data_dir=str(data_dir) if data_dir else None,
+                    preset=args.preset or (reference and reference["preset"]) or "auto",
+                    epochs=args.epochs or (reference and reference["epochs"]) or None)
     for arch in [a for a, run in runs.items() if run is None]:
-        argv = ["train", "--arch", arch, "--category", args.category,
-                "--out", args.runs_dir, "--seed", str(seed)]
-        argv += ["--data-dir", str(data_dir)] if data_dir else []
-        argv += ["--preset", preset] if preset else []
-        argv += ["--epochs", str(epochs)] if epochs else []
         print(f"compare: training {run_name(args.category, arch)} (no run yet)", flush=True)
-        code = training.main(make_parser().parse_args(argv))
+        code = training.train(training.Options(arch=arch, **settings))
         keras.backend.clear_session()  # the next model starts from a clean graph
         if code:
             return code
@@ -126,13 +122,13 @@ def train_missing(runs, args, reference, data_dir, make_parser):
 
 def load_split(data_dir, cfg):
     """(train, val) of the runs' category in `data_dir`, which must hold the runs' data."""
-    ann = training.load_annotations({"data_dir": str(data_dir), "category": cfg["category"]})
+    ann = data_source.load_annotations({"data_dir": str(data_dir), "category": cfg["category"]})
     fingerprint = pipeline.dataset_fingerprint(ann)
     if fingerprint != cfg["data_fingerprint"]:
         raise DataError(f"the {cfg['category']} annotations here (fingerprint {fingerprint}) "
                         f"are not the ones the runs were trained on ({cfg['data_fingerprint']})",
                         data_dir)
-    return training.split(cfg, ann)
+    return data_source.split(cfg, ann)
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -140,8 +136,7 @@ def rescore(run, val, layout):
     """The run's best checkpoint on the validation split: its scores and final-stage points,
     with what the run recorded while training (history, state) and its parameter count."""
     import keras
-    from engine.visualize import load_run_model
-    run, cfg, model, codec = load_run_model(run.path)
+    run, cfg, model, codec = models.load_run(run.path)
     names, size = cfg["names"], cfg["input_size"]
     meta_ds = pipeline.make_dataset(val, names, size, cfg["batch_size"], with_meta=True)
     prediction = run_eval.predict(model, codec, meta_ds)
@@ -184,10 +179,6 @@ def _duration(seconds):
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def backbone(cfg):
-    return "hourglass stem" if cfg["arch"] == "hourglass" else str(cfg.get("backbone"))
-
-
 def epochs_text(entry):
     trained = entry["state"].get("epoch") or len(entry["history"])
     planned = entry["cfg"]["epochs"]
@@ -201,7 +192,8 @@ def method_row(arch, entry):
     seconds = sum(float(r["epoch_seconds"]) for r in history if r.get("epoch_seconds"))
     rates = [float(r["images_per_s"]) for r in history if r.get("images_per_s")]
     stages = " ".join(_num(v) for v in entry["ne_per_stage"])
-    return [arch, backbone(entry["cfg"]), f"{entry['parameters']:,}",
+    backbone = registry.get(arch).backbone_of(entry["cfg"])
+    return [arch, backbone, f"{entry['parameters']:,}",
             _duration(seconds) if history else "—",
             f"{statistics.median(rates):.1f}" if rates else "—", epochs_text(entry),
             _num(entry["ne"]), stages, _num(entry["pck"]["0.1"], 3), _num(entry["pck"]["0.2"], 3)]
@@ -238,7 +230,8 @@ def verdict(scored, baseline):
 
 
 def report_text(args, runs, scored, baseline, cfg, train, val):
-    lines = [f"# {args.category}: CPM vs stacked hourglass vs regression", "",
+    title = " vs ".join(registry.get(arch).label for arch in runs)
+    lines = [f"# {args.category}: {title}", "",
              f"- data: `{Path(val.data_dir).resolve()}` (fingerprint `{cfg['data_fingerprint']}`), "
              f"{len(train)} train / {len(val)} validation images "
              f"(split: `{cfg['split_rule']}`, val_fraction {cfg['val_fraction']})",
@@ -274,6 +267,11 @@ def _entries(scored, baseline):
     return [*scored.items(), (BASELINE, baseline)]
 
 
+def color(label):
+    """A method's colour in every plot (its descriptor's); the baseline's grey."""
+    return BASELINE_COLOR if label == BASELINE else registry.get(label).color
+
+
 def draw_figures(out, scored, baseline, val):
     draw_ne_per_keypoint(out / "ne_per_keypoint.png", scored, baseline)
     draw_pck(out / "pck.png", scored, baseline)
@@ -290,7 +288,7 @@ def draw_ne_per_keypoint(path, scored, baseline):
     for i, (label, entry) in enumerate(entries):
         values = [entry["ne_per_keypoint"].get(n, np.nan) for n in names]
         ax.bar(np.arange(len(names)) + (i - (len(entries) - 1) / 2) * width, values, width,
-               label=label, color=COLORS[label])
+               label=label, color=color(label))
     ax.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
     ax.set_ylabel("val NE (lower is better)")
     ax.set_title("Normalized Error per keypoint")
@@ -303,7 +301,7 @@ def draw_pck(path, scored, baseline):
     fig = _figure(6.0, 4.5)
     ax = fig.add_subplot()
     for label, entry in _entries(scored, baseline):
-        ax.plot(PCK_CURVE, entry["curve"], label=label, color=COLORS[label],
+        ax.plot(PCK_CURVE, entry["curve"], label=label, color=color(label),
                 ls="--" if label == BASELINE else "-")
     ax.set_xlabel("threshold t (fraction of the normalising distance)")
     ax.set_ylabel("PCK: share of visible keypoints within t")
@@ -321,10 +319,11 @@ def draw_ne_per_stage(path, scored, baseline):
     for arch, entry in scored.items():
         stages = np.arange(1, len(entry["ne_per_stage"]) + 1)
         values = [np.nan if v is None else v for v in entry["ne_per_stage"]]
-        ax.plot(stages, values, marker=MARKERS[arch], color=COLORS[arch], label=arch)
+        ax.plot(stages, values, marker=registry.get(arch).marker, color=color(arch),
+                label=arch)
     if baseline["ne"] is not None:
-        ax.axhline(baseline["ne"], color=COLORS[BASELINE], ls="--", label=BASELINE)
-    ax.set_xlabel("stage (CPM) · stack (hourglass) · cascade stage (regression)")
+        ax.axhline(baseline["ne"], color=BASELINE_COLOR, ls="--", label=BASELINE)
+    ax.set_xlabel(" · ".join(f"{registry.get(arch).stage_noun} ({arch})" for arch in scored))
     ax.set_ylabel("val NE")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
@@ -360,8 +359,8 @@ def draw_predictions(path, scored, val):
     for arch, entry in scored.items():
         xy = entry["xy"][n][own]
         ne = metrics.normalized_error(entry["xy"][n:n + 1], gt[n:n + 1], [category], names)["ne"]
-        ax.scatter(*xy.T, s=45, marker=MARKERS[arch], c=COLORS[arch], edgecolors="white",
-                   label=f"{arch} (NE {_num(ne, 3)} here)", zorder=4)
+        ax.scatter(*xy.T, s=45, marker=registry.get(arch).marker, c=color(arch),
+                   edgecolors="white", label=f"{arch} (NE {_num(ne, 3)} here)", zorder=4)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     ax.set_title(f"{val.image_ids[index]} (original pixels)", fontsize=9)
     fig.tight_layout()

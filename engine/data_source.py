@@ -1,14 +1,19 @@
-"""Where training data comes from: --data-dir, the real data's default place, or synthetic."""
+"""A run's data: which folder (--data-dir, the real data's default place, or a synthetic
+set generated once), its readable images of the category, the train/val split, and the
+tf.data sets that training and scoring read.
+"""
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from data_tools import fashion_csv
 from data_tools.errors import DataError
 
 DEFAULT_REAL = Path("data/fashionai")
 DEFAULT_SYNTHETIC = Path("data/synthetic")
 TRAIN_CSV = Path("Annotations/train.csv")
+VAL_FRACTION = 0.15
 
 
 def check_layout(data_dir):
@@ -54,3 +59,60 @@ def generate_once(target, images_per_category, seed):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_annotations(cfg, strict=False, run=None):
+    """The category's images, minus those that cannot be read (listed in the run folder)."""
+    from data_tools import pipeline
+    csv_path = Path(cfg["data_dir"]) / TRAIN_CSV
+    ann = fashion_csv.read_annotations(csv_path).of_category(cfg["category"])
+    if len(ann) == 0:
+        raise DataError(f"no images of category {cfg['category']!r}", csv_path)
+    faults = pipeline.scan_images(ann)
+    if faults:
+        if strict:
+            image_id, reason = faults[0]
+            raise DataError(f"{len(faults)} image(s) cannot be used, first {image_id}: "
+                            f"{reason} (--strict)", csv_path)
+        bad = {image_id for image_id, _ in faults}
+        ann = ann.select(i for i, image_id in enumerate(ann.image_ids) if image_id not in bad)
+        print(f"skipping {len(faults)} unreadable or missing image(s)"
+              + (f", listed in {run.skipped_file}" if run else ""), flush=True)
+        if run:
+            run.write_skipped(faults)
+    return ann
+
+
+def split(cfg, ann):
+    """(train, val) by the pipeline's split rule with the config's val_fraction."""
+    from data_tools import pipeline
+    train, val = pipeline.split_train_val(ann, cfg["val_fraction"])
+    if len(train) == 0 or len(val) == 0:
+        raise DataError(f"{len(ann)} image(s) of {cfg['category']} are too few to hold out "
+                        f"a validation split", ann.csv_path)
+    return train, val
+
+
+def cache_file(cfg, part):
+    """The run's HDF5 cache of letterboxed images (with --cache), else None."""
+    return str(Path(cfg["run_dir"]) / f"cache-{part}.h5") if cfg.get("cache") else None
+
+
+def datasets(cfg, codec, train, val, shard=None, fast=False):
+    """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets.
+
+    shard: (number of workers, this worker's index) in a multi-worker run, where each
+    worker reads its own share of the training and validation images; the evaluation
+    set is whole on every worker.
+    """
+    from data_tools import pipeline
+    common = dict(names=cfg["names"], input_size=cfg["input_size"],
+                  batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
+    train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
+                                     augment_cfg=cfg["augment"], shard=shard,
+                                     cache_path=cache_file(cfg, "train"), **common)
+    val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache_file(cfg, "val"),
+                                   shard=shard, **common)
+    meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache_file(cfg, "val"),
+                                    **common)
+    return train_ds, val_ds, meta_ds

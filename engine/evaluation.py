@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from data_tools import fashion_csv, schema
+from data_tools import atomic, fashion_csv, schema
 from data_tools.errors import DataError
 from engine import metrics
 
@@ -61,13 +61,13 @@ def report_lines(result):
 
 
 def write_json(path, result):
-    fashion_csv.atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    atomic.write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def main(args):
     if args.run:
-        from engine import training
-        result = training.evaluate_saved_run(args.run)
+        from engine import run_eval  # TensorFlow: imported only to score a run
+        result = run_eval.evaluate_saved_run(args.run)
     else:
         result = evaluate_csv(args.pred, args.gt)
     print("\n".join(report_lines(result)))

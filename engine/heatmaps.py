@@ -1,4 +1,4 @@
-"""Heatmap helpers shared by the heatmap architectures (CPM, hourglass).
+"""Heatmaps: Gaussian targets, argmax decoding, and the codec base of every heatmap method.
 
 Coordinate convention (every architecture follows it):
 keypoints are in input-pixel coordinates of the square letterboxed network input
@@ -7,13 +7,19 @@ r = S / M; map coordinate u = (x + 0.5) / r - 0.5 (cell centres at integer u) an
 back x = (u + 0.5) * r - 0.5. Visibility v: 1 visible, 0 occluded (still a
 target), -1 absent (no target, no loss).
 
-`gaussian_targets` and `target_weights` are TensorFlow ops (they run inside
-tf.data; TensorFlow is imported when they are called, so this module imports
-without it). Everything else is numpy.
+`gaussian_targets`, `peak_one_targets` and `target_weights` are TensorFlow ops (they
+run inside tf.data; TensorFlow is imported when they are called, so this module imports
+without it); `masked_mse` is keras.ops. Everything else is numpy. `HeatmapCodec` is the shared half of the codecs
+whose outputs are maps: decoding, flip test-time augmentation and pictures.
 """
-import numpy as np
+import abc
 
-from engine.architectures import stage_arrays
+import numpy as np
+from keras import ops
+
+from engine.codec import Codec, stage_arrays
+
+ABSENT = -1.0  # the value of every cell of a map whose keypoint has no target (masked_mse)
 
 
 def to_map(x, stride):
@@ -41,7 +47,7 @@ def _map_centres(keypoints, map_size, stride):
 def target_weights(keypoints, map_size, stride):
     """TF: (K,) float32, 1 where a keypoint has a target (v >= 0 and inside the map), else 0.
 
-    The mask a masked loss (hourglass) multiplies by; the same rule that makes
+    The mask a masked loss multiplies by; the same rule that makes
     `gaussian_targets` give an all-zero map.
     """
     import tensorflow as tf
@@ -55,7 +61,7 @@ def gaussian_targets(keypoints, map_size, stride, sigma=1.0, normalize=False):
 
     Each map is exp(-d^2 / (2 sigma^2)) around the keypoint's map coordinate u
     (sigma in map cells). `normalize=True` scales each map to sum to 1 (CPM's
-    softmax targets); `False` leaves the continuous peak at 1 (hourglass).
+    softmax targets); `False` leaves the continuous peak at 1 (MSE targets).
     Keypoints with v < 0, or whose centre lies outside the map, give all-zero maps.
     """
     import tensorflow as tf
@@ -71,6 +77,41 @@ def gaussian_targets(keypoints, map_size, stride, sigma=1.0, normalize=False):
         total = tf.reduce_sum(maps, axis=[1, 2], keepdims=True)
         maps = maps / tf.maximum(total, 1e-12)
     return tf.transpose(maps, [1, 2, 0])                  # (M, M, K)
+
+
+def peak_one_targets(keypoints, map_size, stride, sigma=1.0):
+    """TF: (K,3) keypoints -> (M,M,K) float32 Gaussians of peak 1, for a mean squared error.
+
+    A keypoint with no target (absent, or outside the map) has its whole map set to
+    ABSENT, a sentinel that `masked_mse` skips: unlike an all-zero map, it does not teach
+    the network that the keypoint is nowhere.
+    """
+    import tensorflow as tf
+
+    maps = gaussian_targets(keypoints, map_size, stride, sigma, normalize=False)
+    has_target = target_weights(keypoints, map_size, stride) > 0
+    return tf.where(has_target[None, None, :], maps, ABSENT)
+
+
+def masked_mse(y_true, y_pred, peak_weight=0.0):
+    """Mean squared error over the maps that have a target (y_true >= 0), in float32.
+
+    Per image: the sum over counted maps of the mean over the M x M cells of
+    w * (y_pred - y_true)^2, with w = 1 + peak_weight * y_true: one value per image,
+    which Keras averages over the batch (and over the replicas of a tf.distribute
+    strategy, which a loss that averaged the batch itself would defeat). A map marked
+    absent (ABSENT) adds exactly 0 to the loss and passes exactly 0 gradient, whatever
+    is predicted there. peak_weight 0 is the plain MSE of Newell et al. and Xiao et al.
+    keras.ops only, so it runs under any backend.
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    # Mask the difference before squaring (not the squares after): a masked cell then
+    # gets a zero gradient even where the prediction is inf or NaN.
+    diff = ops.where(y_true >= 0, y_pred - y_true, 0.0)
+    weight = 1.0 + float(peak_weight) * ops.maximum(y_true, 0.0)
+    cells = ops.cast(ops.shape(y_true)[1] * ops.shape(y_true)[2], "float32")
+    return ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
 
 
 def decode_heatmaps(maps, stride):
@@ -103,21 +144,110 @@ def decode_heatmaps(maps, stride):
     return xy, conf.astype(np.float32)
 
 
-class MapDecoding:
-    """The decoding half of a heatmap codec (CPM, hourglass): per-stage maps -> keypoints.
+def flip_maps(maps, permutation):
+    """A mirrored image's maps (N, M, M, K) in the original image's frame.
 
-    A codec that inherits it sets `stride` (input pixels per map cell) and
-    `output_prefix` (its outputs are named `{prefix}1`, `{prefix}2`, ...).
+    Pixel centres sit at integer coordinates, so mirroring the input (x -> S-1-x) mirrors
+    a map of side M exactly (cell u -> M-1-u); the mirror's left sleeve is the original's
+    right one, so each channel takes its partner's map (permutation, as
+    schema.flip_permutation gives it).
+    """
+    return np.asarray(maps)[:, :, ::-1, :][..., permutation]
+
+
+class HeatmapCodec(Codec):
+    """A codec whose every stage is a stack of K heatmaps on an M x M grid of stride r = S / M.
+
+    A subclass calls `set_grid` in its __init__, sets `num_stages`, and gives `targets`
+    (one stage's maps for one image, TF), `loss` and `example_targets`; decoding, flip
+    test-time augmentation and the pictures are shared here.
     """
 
+    def set_grid(self, method, cfg, num_keypoints, stride):
+        """input_size, num_keypoints, stride and map_size for an S/stride map grid."""
+        self.input_size = int(cfg["input_size"])
+        if self.input_size % stride:
+            raise ValueError(f"{method}: input_size must be a multiple of {stride}, "
+                             f"got {self.input_size}")
+        self.num_keypoints = int(num_keypoints)
+        self.map_size = self.input_size // stride
+        self.stride = self.input_size / self.map_size
+
+    @abc.abstractmethod
+    def targets(self, keypoints):
+        """TF: (K, 3) keypoints in input pixels -> (M, M, K) float32 maps of one stage."""
+
+    def encode(self, image, keypoints):
+        """TF, for ds.map: every stage is taught the same maps."""
+        import tensorflow as tf
+
+        target = self.targets(keypoints)
+        return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
     def stage_maps(self, outputs):
-        """The model's output(s) -> list of numpy (N,M,M,K) float32 maps, one per stage."""
-        return stage_arrays(outputs, self.output_prefix)
+        """The model's outputs -> a list of numpy (N, M, M, K) float32 maps, one per stage."""
+        return stage_arrays(outputs)
 
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K) peak values), one per stage."""
         return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
 
-    def decode(self, outputs):
-        """(xy (N,K,2) input pixels, conf (N,K) peak values) from the last stage."""
-        return decode_heatmaps(self.stage_maps(outputs)[-1], self.stride)
+    def decode_flip(self, outputs, mirror_outputs, permutation):
+        """The last stage's maps averaged with the mirror's (flipped back), then decoded:
+        averaging maps keeps the decoder's sub-cell precision, averaging points would not."""
+        maps = self.stage_maps(outputs)[-1]
+        mirror = flip_maps(self.stage_maps(mirror_outputs)[-1], permutation)
+        return decode_heatmaps((maps + mirror) / 2, self.stride)
+
+    def draw_stages(self, path, images, outputs, gt, names, *, title=None,
+                    stage_label="stage", shown=None):
+        """One tile per stage with its maps (all keypoints over the image), then the target
+        maps (with `gt`), then the last stage's points."""
+        from engine import pictures
+        maps = self.stage_maps(outputs)
+        xy, _ = self.decode(outputs)
+        gt_maps = None
+        if shown is not None:
+            maps = [np.where(np.asarray(shown)[:, None, None, :], m, 0) for m in maps]
+            xy = np.where(np.asarray(shown)[..., None], xy, np.nan)
+        if gt is not None:
+            # A sentinel below 0 (a map with no target) is drawn as an empty map.
+            gt_maps = np.stack([np.maximum(np.asarray(self.targets(points)), 0)
+                                for points in np.asarray(gt, np.float32)])
+        return pictures.stage_grid(path, images, maps, gt_maps, xy, gt, names, title=title,
+                                   stage_label=stage_label)
+
+    def draw_keypoints(self, path, image, outputs, names, title=None):
+        """Each keypoint's last-stage map over the image, with the decoded point."""
+        from engine import pictures
+        xy, _ = self.decode(outputs)
+        return pictures.keypoint_panel(path, image, self.stage_maps(outputs)[-1][0], names,
+                                       pred_xy=xy[0], title=title)
+
+
+class MSEHeatmapCodec(HeatmapCodec):
+    """Peak-1 Gaussian targets and a masked mean squared error, every stage the same: the
+    codec of Newell et al.'s hourglass and of Xiao et al.'s Simple Baselines.
+
+    cfg keys: sigma (map cells, default 1) and peak_weight (masked_mse; default 0, the
+    papers' plain MSE).
+    """
+
+    def __init__(self, method, cfg, num_keypoints, stride, num_stages):
+        self.set_grid(method, cfg, num_keypoints, stride)
+        self.num_stages = int(num_stages)
+        self.sigma = float(cfg.get("sigma", 1.0))
+        self.peak_weight = float(cfg.get("peak_weight", 0.0))
+
+    def targets(self, keypoints):
+        """TF: (K,3) keypoints in input pixels -> (M,M,K) peak-1 Gaussians, -1 maps where none."""
+        return peak_one_targets(keypoints, self.map_size, self.stride, self.sigma)
+
+    def example_targets(self, batch_size):
+        """All-zero maps."""
+        maps = np.zeros((batch_size, self.map_size, self.map_size, self.num_keypoints), np.float32)
+        return tuple(maps for _ in range(self.num_stages))
+
+    def loss(self, y_true, y_pred):
+        """masked_mse with this config's peak weight."""
+        return masked_mse(y_true, y_pred, self.peak_weight)

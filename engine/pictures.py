@@ -16,19 +16,18 @@ Conventions (the same as the rest of the package):
 Batched variants put the image index first: images (N, S, S, 3), maps (N, M, M, K),
 `pred_xy` (N, K, 2), `gt` (N, K, 3). A single unbatched image is accepted as N = 1.
 
-Every writer saves atomically (a temporary `.png` in the target folder, then
-`os.replace`) and returns the path it was given. Figures are drawn with the Agg
-canvas directly (`matplotlib.figure.Figure`, not pyplot), so nothing is left open
+Every writer saves atomically (data_tools.atomic) and returns the path it was given.
+Figures are drawn with the Agg canvas directly (`matplotlib.figure.Figure`, not pyplot), so nothing is left open
 in pyplot's registry and the code runs headless whatever backend a caller uses.
 """
 import math
-import os
 import sys
-import tempfile
 
 import cv2
 import matplotlib
 import numpy as np
+
+from data_tools import atomic
 
 if "matplotlib.pyplot" not in sys.modules:  # switching later would close a user's figures
     matplotlib.use("Agg")
@@ -547,23 +546,6 @@ def _png_bytes(fig):
 
 
 def save_figure(fig, path):
-    """Write the figure as PNG atomically: a temp .png beside `path`, then os.replace."""
-    path = os.fspath(path)
-    data = _png_bytes(fig)  # the figure is not in pyplot's registry: garbage once we return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; pictures are for people to open
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write the figure as PNG atomically (data_tools.atomic); returns `path`."""
+    atomic.write_bytes(path, _png_bytes(fig))  # the figure is not in pyplot's registry
+    return path

@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from data_tools import fashion_csv, letterbox, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import pictures, run_eval
+from engine import models, pictures, run_eval
+from engine.codec import stage_arrays
 from engine.run_dir import RunDir
-from engine.visualize import load_run_model
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -121,46 +121,22 @@ def drop_unreadable(ann):
 
 
 # --- test-time flip -----------------------------------------------------------------------
-def flip_maps(maps, names):
-    """A mirrored image's maps (N, M, M, K) in the original image's frame.
-
-    Pixel centres sit at integer coordinates, so mirroring the input (x → S-1-x) mirrors
-    a map of side M exactly (cell u → M-1-u); the mirror's left sleeve is the original's
-    right one, so each channel takes its partner's map.
-    """
-    return maps[:, :, ::-1, :][..., schema.flip_permutation(names)]
-
-
-def flip_points(xy, size, names):
-    """A mirrored input's keypoints (N, K, 2) in the original input's frame (side `size`)."""
-    xy = np.array(xy[:, schema.flip_permutation(names)], np.float32)
-    xy[..., 0] = size - 1 - xy[..., 0]
-    return xy
-
-
 def predict_batch(model, codec, images, names, flip):
     """(N, K, 2) keypoints in input pixels of a batch of letterboxed images.
 
-    With `flip`, the mirror's heatmaps are flipped back and averaged with the
-    original's before decoding (a regressor's decoded points are averaged instead),
-    so each architecture keeps its own decoding.
+    With `flip`, the model also sees the mirror images, and the codec merges the two
+    predictions (engine.codec.Codec.decode_flip), so each method keeps its own decoding.
     """
-    outputs = run_eval.as_list(model.predict_on_batch(images))
+    outputs = stage_arrays(model.predict_on_batch(images))
     if not flip:
         return codec.decode(outputs)[0]
-    mirror = run_eval.as_list(model.predict_on_batch(np.ascontiguousarray(images[:, :, ::-1])))
-    maps = codec.stage_maps(outputs)
-    if maps is not None:
-        averaged = [(m + flip_maps(f, names)) / 2
-                    for m, f in zip(maps, codec.stage_maps(mirror))]
-        return codec.decode(averaged)[0]
-    mirrored_xy = flip_points(codec.decode(mirror)[0], images.shape[2], names)
-    return (codec.decode(outputs)[0] + mirrored_xy) / 2
+    mirror = stage_arrays(model.predict_on_batch(np.ascontiguousarray(images[:, :, ::-1])))
+    return codec.decode_flip(outputs, mirror, schema.flip_permutation(names))[0]
 
 
 # --- prediction -----------------------------------------------------------------------------
 def predict_run(loaded, ann, flip, batch_size, bar):
-    """One run (as load_run_model gives it) over the images of `ann`: (N, K, 2) keypoints
+    """One run (as models.load_run gives it) over the images of `ann`: (N, K, 2) keypoints
     in original pixels (NaN for an image the pipeline dropped) and the run's K names."""
     _, cfg, model, codec = loaded
     names = list(cfg["names"])
@@ -181,7 +157,7 @@ def predict_all(ann, runs, flip, batch_size):
     chosen = np.array([str(run_for(c, runs)) for c in ann.categories])
     # Every run's checkpoint is loaded (and a swapped one refused) before any image is
     # predicted, so a bad last run neither wastes the others' work nor cuts a progress bar.
-    loaded = {run_path: load_run_model(run_path) for run_path in dict.fromkeys(chosen)}
+    loaded = {run_path: models.load_run(run_path) for run_path in dict.fromkeys(chosen)}
     with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
         for run_path in loaded:
             rows = np.flatnonzero(chosen == run_path)

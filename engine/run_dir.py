@@ -1,16 +1,15 @@
 """The run folder: config, checkpoints, history, metrics, pictures, TensorBoard.
 
-Every file is written atomically (temporary file + rename), so a run killed at
+Every file is written atomically (data_tools.atomic), so a run killed at
 any moment leaves each file either as it was or complete.
 """
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 from data_tools.errors import UsageError
-from data_tools.fashion_csv import atomic_path, atomic_write_text
+from data_tools import atomic
 
 
 def run_name(category, arch, name=None):
@@ -47,7 +46,7 @@ class RunDir:
 
     # --- JSON files -------------------------------------------------------------
     def write_json(self, path, data):
-        atomic_write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+        atomic.write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
     def read_json(self, path):
         with open(path, encoding="utf-8") as f:
@@ -76,21 +75,12 @@ class RunDir:
 
     def save_weights(self, model, path):
         """model.save_weights, atomically (Keras wants the .weights.h5 suffix)."""
-        stem = path.name[:-len(".weights.h5")] if path.name.endswith(".weights.h5") else path.stem
-        with atomic_path(path, f".{stem}.{os.getpid()}.tmp.weights.h5") as tmp:
+        with atomic.atomic_path(path, suffix=".weights.h5") as tmp:
             model.save_weights(tmp)
 
     def remove_stale_temp_files(self):
-        """Delete the temporary files a killed run (SIGKILL, power loss) left half-written.
-
-        They never replaced a real file, so nothing they held is needed.
-        """
-        patterns = (".*.tmp", ".*.tmp.weights.h5", ".*.png.*.png")  # text, weights, pictures
-        for folder in (self.path, self.checkpoints, self.heatmaps):
-            if folder.is_dir():
-                for pattern in patterns:
-                    for tmp in folder.glob(pattern):
-                        tmp.unlink(missing_ok=True)
+        """Delete the temporary files a killed run (SIGKILL, power loss) left half-written."""
+        atomic.remove_temp_files(self.path, self.checkpoints, self.heatmaps)
 
     # --- history.csv ----------------------------------------------------------------
     def read_history(self):
@@ -108,7 +98,7 @@ class RunDir:
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_text(self.history_file, out.getvalue())
+        atomic.write_text(self.history_file, out.getvalue())
 
     def write_skipped(self, faults):
         """The images left out of training, with the reason for each."""
@@ -116,7 +106,7 @@ class RunDir:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["image_id", "reason"])
         writer.writerows(faults)
-        atomic_write_text(self.skipped_file, out.getvalue())
+        atomic.write_text(self.skipped_file, out.getvalue())
 
 
 def _jsonable(value):

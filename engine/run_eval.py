@@ -1,18 +1,19 @@
-"""Evaluate a model on a validation split: NE per stage, PCK, the mean-shape floor.
+"""Score a model on its run's validation split and draw what it sees, as a run records it.
 
-Predictions are decoded per stage by the architecture's codec (input pixels),
-mapped back through each image's letterbox to original pixels, and scored there,
-exactly as a submission would be.
+Predictions are decoded per stage by the method's codec (input pixels), mapped back
+through each image's letterbox to original pixels, and scored there, exactly as a
+submission would be: NE per stage, PCK, and the mean-shape floor. The stage-by-stage
+picture of a few fixed validation images is drawn by the codec.
 """
 import numpy as np
 
 from data_tools import letterbox, pipeline
-from engine import metrics
+from data_tools.errors import UsageError
+from engine import data_source, metrics, models, registry
+from engine.codec import stage_arrays
+from engine.run_dir import RunDir
 
-
-def as_list(outputs):
-    """Keras returns a bare array for a one-output model; the engine wants a list."""
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+PICTURE_IMAGES = 4
 
 
 def to_original(xy, transforms):
@@ -28,7 +29,7 @@ def predict(model, codec, meta_dataset):
     """
     stage_xy, stage_conf, gt, transforms, indices = [], [], [], [], []
     for batch in meta_dataset:
-        outputs = as_list(model.predict_on_batch(batch["image"]))
+        outputs = stage_arrays(model.predict_on_batch(batch["image"]))
         batch_transforms = np.asarray(batch["transform"])
         for s, (xy, conf) in enumerate(codec.decode_stages(outputs)):
             if s == len(stage_xy):
@@ -87,3 +88,69 @@ def score(prediction, categories, names, layout, input_size):
     baseline = mean_shape_points(layout, categories, prediction["transforms"], input_size)
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result
+
+
+# --- a run's scores and pictures ----------------------------------------------------------
+def make_evaluator(cfg, predictor, codec, train, val, meta_ds):
+    """A function that scores the model on the validation split, as metrics.json holds it.
+
+    predictor: the model, or anything with its predict_on_batch (a LocalPredictor).
+    """
+    layout = training_layout(train, cfg["names"], cfg["input_size"])
+
+    def evaluate():
+        prediction = predict(predictor, codec, meta_ds)
+        return score(prediction, val.categories, cfg["names"], layout, cfg["input_size"])
+    return evaluate
+
+
+def make_drawer(predictor, codec, cfg, run, meta_ds, val):
+    """A function (tag, result) that draws the stage-by-stage grid of a few fixed validation
+    images into the run's heatmaps/ folder: `epoch_012.png` for an epoch, `best.png`."""
+    sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
+    images = np.asarray(sample["image"])
+    pixels = (images * 255).round().astype(np.uint8)
+    keypoints = np.asarray(sample["keypoints"])
+    # A joint model predicts all 24 keypoints; the pictures show each image's own ones.
+    shown = pipeline.own_mask([val.categories[i] for i in np.asarray(sample["index"])],
+                              cfg["names"])
+    stage_noun = registry.get(cfg["arch"]).stage_noun
+
+    def draw(tag, result):
+        what = f"{cfg['category']} {cfg['arch']} {tag}"
+        title = f"{what}: val NE {result['ne']:.4f}" if result.get("ne") is not None else what
+        path = run.heatmaps / (f"epoch_{tag:03d}.png" if isinstance(tag, int) else f"{tag}.png")
+        outputs = stage_arrays(predictor.predict_on_batch(images))
+        return codec.draw_stages(path, pixels, outputs, keypoints, cfg["names"], title=title,
+                                 stage_label=stage_noun, shown=shown)
+    return draw
+
+
+def finish(run, cfg, model, codec, evaluate, draw):
+    """Score the best epoch's weights and write metrics.json and the final picture."""
+    if run.best_weights.is_file():
+        models.load_weights(model, run.best_weights)
+    result = evaluate()
+    state = run.read_state() or {}
+    result.update(category=cfg["category"], arch=cfg["arch"], preset=cfg["preset"],
+                  epoch=state.get("best_epoch"), epochs_trained=state.get("epoch"),
+                  train_images=cfg["train_images"], val_images=cfg["val_images"],
+                  parameters=int(model.count_params()))
+    run.write_metrics(result)
+    draw("best", result)
+    return result
+
+
+def evaluate_saved_run(run_path):
+    """Rebuild a run's model from its folder, load its best weights, rescore, rewrite metrics."""
+    run = RunDir(run_path)
+    cfg = run.read_config()
+    if not (run.best_weights.is_file() or run.last_weights.is_file()):
+        raise UsageError(f"{run.path} has no checkpoint to evaluate")
+    data_source.check_layout(cfg["data_dir"])
+    train, val = data_source.split(cfg, data_source.load_annotations(cfg))
+    run, cfg, model, codec = models.load_run(run.path)
+    _, _, meta_ds = data_source.datasets(cfg, codec, train, val)
+    evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+    return finish(run, cfg, model, codec, evaluate,
+                  make_drawer(model, codec, cfg, run, meta_ds, val))

@@ -1,0 +1,20 @@
+"""Stacked Hourglass (Newell et al. 2016): hourglasses in sequence, each supervised on its heatmaps."""
+from engine.method import Method
+
+METHOD = Method(
+    name="hourglass",
+    label="stacked hourglass",
+    stage_noun="stack",
+    presets={
+        "tiny": {"stacks": 2, "features": 16, "depth": 2, "sigma": 1.0, "peak_weight": 100},
+        "cpu": {"stacks": 2, "features": 64, "depth": 4, "sigma": 1.0, "peak_weight": 100},
+        # Newell et al. 2016: 64x64 maps from a 256 input, 256 features, depth-4 hourglasses;
+        # 4 stacks rather than 8 (their ablation: most of the gain by 4, at half the cost).
+        # peak_weight: see hourglass/codec.py; plain MSE (0) learns too slowly here.
+        "paper": {"stacks": 4, "features": 256, "depth": 4, "sigma": 1.0, "peak_weight": 100},
+    },
+    options={"stages": "stacks"},
+    trunk="hourglass stem",
+    color="#ff7f0e",
+    marker="s",
+)

@@ -24,14 +24,16 @@ cfg["box"] is the box the keypoints are normalised by (DeepPose's N(y; b)):
 A weight is 1 for a present keypoint (v >= 0) and 0 for an absent one, whose
 coordinates are then 0; the box rows weigh 1 if any keypoint is present.
 
-`encode` imports TensorFlow when it runs (it runs inside tf.data); `loss` uses
-keras.ops only; `decode`, `decode_stages` and `stage_maps` are numpy. The module
-itself imports without TensorFlow.
+The interface is engine.codec.Codec, whose defaults it keeps for flip test-time
+augmentation (the mirror's points mapped back and averaged) and pictures (points per
+stage). `encode` imports TensorFlow when it runs (inside tf.data); `loss` uses
+keras.ops only. The module itself imports without TensorFlow.
 """
 import numpy as np
 from keras import ops
 
-from engine.architectures import stage_arrays
+from engine.codec import Codec, stage_arrays
+
 BOXES = ("input", "garment")
 MARGIN = 0.1          # of the keypoints' extent, on each side of the garment box
 MIN_MARGIN_PX = 4.0   # so that one point, or points on a line, still give a box
@@ -68,7 +70,7 @@ def masked_coordinate_loss(y_true, y_pred):
     return per_image * images / count
 
 
-class Codec:
+class RegressionCodec(Codec):
     """Targets and decoding for a one-stage coordinate regressor on an S x S input."""
 
     def __init__(self, cfg, num_keypoints):
@@ -117,17 +119,13 @@ class Codec:
         return tf.cast(image, tf.float32), (self.targets(keypoints),)
 
     def example_targets(self, batch_size):
-        """numpy targets of the structure encode gives (every point at the centre, weight
-        1), for `run.py bench`, which trains on in-memory batches without tf.data."""
+        """Every point at the centre, weight 1."""
         rows = np.zeros((batch_size, self.rows, 3), np.float32)
         rows[..., 2] = 1.0
         return (rows,)
 
-    loss = staticmethod(masked_coordinate_loss)
-
-    def stage_outputs(self, outputs):
-        """The model's output(s) -> list of numpy (N, rows, 2) float32, one per stage."""
-        return stage_arrays(outputs, "stage")
+    def loss(self, y_true, y_pred):
+        return masked_coordinate_loss(y_true, y_pred)
 
     def _decode_one(self, y):
         if y.ndim != 3 or y.shape[1:] != (self.rows, 2):
@@ -139,16 +137,8 @@ class Codec:
 
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K) ones), one per stage."""
-        return [self._decode_one(y) for y in self.stage_outputs(outputs)]
-
-    def decode(self, outputs):
-        """(xy (N,K,2) input pixels, conf (N,K) ones: a regressor has no confidence), last stage."""
-        return self.decode_stages(outputs)[-1]
-
-    def stage_maps(self, outputs):
-        """None: a regressor has no maps, so the engine draws points instead."""
-        return None
+        return [self._decode_one(y) for y in stage_arrays(outputs)]
 
 
 def make_codec(cfg, num_keypoints):
-    return Codec(cfg, num_keypoints)
+    return RegressionCodec(cfg, num_keypoints)

@@ -18,6 +18,22 @@ def synthetic(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_skirt_runs(synthetic, tmp_path_factory):
+    """Every method trained once on the synthetic skirts, tiny preset, 2 epochs, by
+    `compare --train`: (runs folder with skirt-<method> each, report folder, the process).
+
+    Shared by the compare, predict, per-method and bad-input tests, so that no test trains
+    the same tiny run again. A test that changes a run works on a copy of it.
+    """
+    runs, out = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("compare")
+    result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 2,
+                     "--category", "skirt", "--data-dir", synthetic,
+                     "--runs-dir", runs, "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return runs, out, result
+
+
 def cli_env(**extra):
     """The environment of a run.py subprocess: CPU only, TensorFlow's C++ log quiet."""
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)

@@ -229,31 +229,30 @@ def test_strict_stops_before_training(faulty_images, tmp_path):
 
 
 # --- 3. a checkpoint swapped in from another run --------------------------------------------
-def swapped(dress_run, synthetic, out, arch, category):
-    """A copy of the dress CPM run holding the checkpoints of a fresh tiny `arch` run of
-    `category`."""
-    result = run_cli("--arch", arch, "--category", category, *TINY, "--epochs", 1,
-                     "--data-dir", synthetic, "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
+def swapped(dress_run, out, other_run):
+    """A copy of the dress CPM run holding the checkpoints of `other_run`."""
     copy = out / "swapped"
     shutil.copytree(dress_run[0], copy, ignore=shutil.ignore_patterns("tensorboard"))
-    for checkpoint in (out / f"{category}-{arch}" / "checkpoints").glob("*.weights.h5"):
+    for checkpoint in (other_run / "checkpoints").glob("*.weights.h5"):
         shutil.copy(checkpoint, copy / "checkpoints" / checkpoint.name)
     return copy
 
 
 @pytest.fixture(scope="module")
-def swapped_run(dress_run, synthetic, tmp_path_factory):
+def swapped_run(dress_run, tiny_skirt_runs, tmp_path_factory):
     """The dress CPM run (15 keypoints) holding a skirt CPM run's checkpoints (4)."""
-    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("skirt"), "cpm", "skirt")
+    return swapped(dress_run, tmp_path_factory.mktemp("skirt"), tiny_skirt_runs[0] / "skirt-cpm")
 
 
 @pytest.fixture(scope="module")
 def arch_swapped_run(dress_run, synthetic, tmp_path_factory):
     """The dress CPM run holding a dress regression run's checkpoints: same keypoints,
     another architecture."""
-    return swapped(dress_run, synthetic, tmp_path_factory.mktemp("regression"), "regression",
-                   "dress")
+    out = tmp_path_factory.mktemp("regression")
+    result = run_cli("--arch", "regression", "--category", "dress", *TINY, "--epochs", 1,
+                     "--data-dir", synthetic, "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return swapped(dress_run, out, out / "dress-regression")
 
 
 def assert_stderr_is_one_line(result):

@@ -1,26 +1,22 @@
-"""`run.py compare`: the three methods trained once (tiny, one epoch), then compared, reused,
-and refused when their runs do not share data."""
+"""`run.py compare`: every method trained once (tiny, two epochs: conftest.tiny_skirt_runs),
+then compared, reused, and refused when their runs do not share data."""
 import json
 import re
 import shutil
 
 import pytest
 
+from engine import registry
 from tests.conftest import assert_one_line_error, run_cli
 
-ARCHS = ("cpm", "hourglass", "regression")
+ARCHS = registry.METHODS
 FIGURES = ("ne_per_keypoint.png", "pck.png", "ne_per_stage.png", "predictions.png")
 
 
 @pytest.fixture(scope="module")
-def compared(synthetic, tmp_path_factory):
+def compared(tiny_skirt_runs):
     """`compare --train` from nothing: (runs folder, report folder, the finished process)."""
-    runs, out = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("compare")
-    result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 1,
-                     "--category", "skirt", "--data-dir", synthetic,
-                     "--runs-dir", runs, "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return runs, out, result
+    return tiny_skirt_runs
 
 
 def _rows(report):

@@ -7,7 +7,8 @@ import keras
 import tensorflow as tf
 
 import hourglass
-from hourglass.codec import make_codec, masked_mse
+from engine.heatmaps import masked_mse
+from hourglass.codec import make_codec
 from hourglass.model import build_model
 
 K = 4

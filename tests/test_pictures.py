@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from data_tools import atomic
 from engine import pictures
 
 S, M, K = 64, 8, 4
@@ -248,7 +249,7 @@ def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pictures.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError):
         pictures.stage_grid(path, images, _stages(2, 1), None, None, _gt(2), NAMES)
     assert _listing(tmp_path) == ["grid.png"]       # temp file removed

@@ -11,19 +11,19 @@ import pytest
 from PIL import Image
 
 from data_tools import fashion_csv, schema
+from engine.codec import mirror_points
+from engine.heatmaps import flip_maps
 from tests.conftest import assert_one_line_error, run_cli
 
-TINY = ("--arch", "cpm", "--category", "skirt", "--preset", "tiny", "--weights", "none")
 SKIRT = list(schema.keypoint_names("skirt"))
+FLIP = schema.flip_permutation(SKIRT)
 CELL = re.compile(r"^\d+_\d+_1$")
 
 
 @pytest.fixture(scope="module")
-def skirt_run(synthetic, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    result = run_cli(*TINY, "--data-dir", synthetic, "--out", out, "--epochs", 1)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out / "skirt-cpm"
+def skirt_run(tiny_skirt_runs):
+    """The shared tiny skirt CPM run (conftest); the tests here only read it."""
+    return tiny_skirt_runs[0] / "skirt-cpm"
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,8 @@ def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthe
     the training pipeline, once the points are rounded to whole pixels as the CSV has them."""
     from data_tools import pipeline
     from engine import metrics, run_eval
-    from engine.visualize import load_run_model
+    from engine.codec import stage_arrays
+    from engine.models import load_run
 
     gt = fashion_csv.read_annotations(synthetic / "Annotations" / "test_gt.csv")
     gt = gt.of_category("skirt")  # evaluate refuses ground truth that has no prediction
@@ -78,11 +79,11 @@ def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthe
     assert result.returncode == 0, result.stdout + result.stderr
     cli_ne = json.loads(report.read_text())["ne"]
 
-    _, cfg, model, codec = load_run_model(skirt_run)
+    _, cfg, model, codec = load_run(skirt_run)
     dataset = pipeline.make_dataset(gt, cfg["names"], cfg["input_size"], 32, with_meta=True)
     xy, truth, index = [], [], []
     for batch in dataset:
-        points = codec.decode(run_eval.as_list(model.predict_on_batch(batch["image"])))[0]
+        points = codec.decode(stage_arrays(model.predict_on_batch(batch["image"])))[0]
         xy.append(run_eval.to_original(points, np.asarray(batch["transform"])))
         truth.append(np.asarray(batch["orig_keypoints"]))
         index.append(np.asarray(batch["index"]))
@@ -100,25 +101,23 @@ def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthe
 
 # --- test-time flip --------------------------------------------------------------------
 def test_flip_maps_keeps_a_mirror_symmetric_pair():
-    from engine.predict import flip_maps
     rng = np.random.default_rng(0)
     left = rng.random((2, 8, 8))
     hem = rng.random((2, 8, 8))
     # waistband_right is the mirror of waistband_left, and so for the hemline.
     maps = np.stack([left, left[:, :, ::-1], hem, hem[:, :, ::-1]], axis=-1)
-    np.testing.assert_array_equal(flip_maps(maps, SKIRT), maps)
-    np.testing.assert_array_equal((maps + flip_maps(maps, SKIRT)) / 2, maps)
+    np.testing.assert_array_equal(flip_maps(maps, FLIP), maps)
+    np.testing.assert_array_equal((maps + flip_maps(maps, FLIP)) / 2, maps)
 
 
 def test_flip_maps_mirrors_cells_and_swaps_left_and_right():
-    from engine.predict import flip_maps, flip_points
     maps = np.zeros((1, 8, 8, 4))
     maps[0, 2, 1, SKIRT.index("waistband_left")] = 1      # row 2, column 1
-    flipped = flip_maps(maps, SKIRT)
+    flipped = flip_maps(maps, FLIP)
     assert flipped[..., SKIRT.index("waistband_left")].sum() == 0
     assert flipped[0, 2, 8 - 1 - 1, SKIRT.index("waistband_right")] == 1
     xy = np.array([[[10, 5], [20, 6], [30, 7], [40, 8]]], np.float32)
-    np.testing.assert_array_equal(flip_points(xy, 64, SKIRT),
+    np.testing.assert_array_equal(mirror_points(xy, 64, FLIP),
                                   [[[43, 6], [53, 5], [23, 8], [33, 7]]])
 
 
@@ -144,9 +143,9 @@ class MirrorModel:
 
 @pytest.mark.parametrize("arch", ["cpm", "regression"])
 def test_flip_of_a_mirror_consistent_model_changes_nothing(arch):
-    from engine import architectures
+    from engine import registry
     from engine.predict import predict_batch
-    codec = architectures.load(arch)[1]({"input_size": 64, "box": "input"}, len(SKIRT))
+    codec = registry.get(arch).make_codec({"input_size": 64, "box": "input"}, len(SKIRT))
     images = np.random.default_rng(1).random((3, 64, 64, 3)).astype(np.float32)
     model = MirrorModel(maps=arch == "cpm")
     plain = predict_batch(model, codec, images, SKIRT, flip=False)

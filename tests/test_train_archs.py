@@ -1,25 +1,25 @@
-"""The hourglass and regression through the same command line as the CPM, and the joint
-model over all categories (`--category all`) for each of the three."""
+"""Every method through the same command line as the CPM, and the joint model over all
+categories (`--category all`) for each."""
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from engine import registry
 from tests.conftest import assert_one_line_error, run_cli
 
 TINY = ("--preset", "tiny", "--weights", "none")
 STAGES = {"hourglass": 2, "regression": 1}     # the tiny preset's stacks / stages
 
 
-@pytest.fixture(scope="module", params=["hourglass", "regression"])
-def skirt_run(request, synthetic, tmp_path_factory):
+@pytest.fixture(scope="module", params=[m for m in registry.METHODS if m != "cpm"])
+def skirt_run(request, tiny_skirt_runs):
+    """The shared tiny skirt run of each method but the CPM (test_train_cpm has its own)."""
     arch = request.param
-    out = tmp_path_factory.mktemp(f"runs-{arch}")
-    result = run_cli("--arch", arch, "--category", "skirt", *TINY, "--data-dir", synthetic,
-                     "--out", out, "--epochs", 2)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return arch, out / f"skirt-{arch}", result
+    runs, _, result = tiny_skirt_runs
+    return arch, runs / f"skirt-{arch}", result
 
 
 def _history(run):
@@ -56,7 +56,9 @@ def test_history_and_metrics_per_stage(skirt_run):
 
 
 def test_evaluate_run_and_visualize(skirt_run, synthetic, tmp_path):
-    arch, run, _ = skirt_run
+    arch, shared, _ = skirt_run
+    run = tmp_path / shared.name  # evaluate --run rewrites metrics.json: the shared run stays
+    shutil.copytree(shared, run, ignore=shutil.ignore_patterns("tensorboard"))
     before = json.loads((run / "metrics.json").read_text())
     result = run_cli("evaluate", "--run", run)
     assert result.returncode == 0, result.stderr

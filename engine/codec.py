@@ -1,0 +1,135 @@
+"""The codec interface: how a method turns keypoints into targets and outputs into keypoints.
+
+    ds.map(codec.encode)                              tf.data: image, keypoints -> targets
+    model.compile(loss=[codec.loss] * codec.num_stages)
+    codec.decode_stages(outputs)                      numpy: outputs -> keypoints per stage
+
+Every method's codec is a `Codec`; the engine calls only what is written here, so it
+never needs to know which method it holds.
+
+Conventions, the same in every method:
+- N images, K keypoints, S the side of the square letterboxed input.
+- Keypoints are in input pixels, pixel centres at integers (the top-left pixel's centre
+  is (0, 0), the input spans -0.5 .. S - 0.5); (K, 3) rows x, y, v with v 1 visible,
+  0 occluded (still a target) and -1 absent (no target, no loss).
+- `outputs`: what the model returns for a batch, one array per stage in stage order
+  (a list; a one-output model's bare array and Keras' dict by output name are accepted
+  too, see `stage_arrays`).
+
+What may be imported where: `encode` runs inside tf.data and may use TensorFlow (imported
+when it runs); `loss` uses keras.ops only, so training runs under any Keras backend;
+everything else takes and gives numpy. A codec module imports without TensorFlow.
+"""
+import abc
+
+import numpy as np
+
+
+def stage_arrays(outputs):
+    """A model's outputs as a list of float32 numpy arrays, one per stage, in stage order.
+
+    Keras gives a list for a multi-output model, a bare array for a one-output one, and
+    a dict keyed by output name from some calls (names end in the stage number:
+    `stage1`, `stage2`, ... or `stack1`, ...).
+    """
+    if isinstance(outputs, dict):
+        outputs = [outputs[name] for name in sorted(outputs, key=_trailing_number)]
+    elif not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return [np.asarray(o, np.float32) for o in outputs]
+
+
+def _trailing_number(name):
+    digits = len(name) - len(name.rstrip("0123456789"))
+    return int(name[-digits:]) if digits else 0
+
+
+def mirror_points(xy, size, permutation):
+    """Keypoints (N, K, 2) predicted on mirrored inputs of side `size`, in the original
+    input's frame: x -> size - 1 - x, and each keypoint takes its left/right partner's place."""
+    xy = np.array(np.asarray(xy)[:, permutation], np.float32)
+    xy[..., 0] = size - 1 - xy[..., 0]
+    return xy
+
+
+class Codec(abc.ABC):
+    """Targets in, keypoints out, and the loss between them, for one method.
+
+    Attributes every codec sets: `input_size` (S), `num_keypoints` (K) and `num_stages`
+    (how many outputs the model has, each with its own target and loss).
+    """
+
+    input_size: int
+    num_keypoints: int
+    num_stages: int
+
+    # --- training ------------------------------------------------------------------
+    @abc.abstractmethod
+    def encode(self, image, keypoints):
+        """TF ops, for `ds.map`: image float32 (S, S, 3) in [0, 1], keypoints float32 (K, 3)
+        -> (image float32 (S, S, 3), a tuple of `num_stages` float32 targets).
+
+        Keypoints that are absent, or outside the input, must give targets that add
+        nothing to the loss.
+        """
+
+    @abc.abstractmethod
+    def loss(self, y_true, y_pred):
+        """keras.ops: one stage's batched targets and output -> float32 (N,), one value per
+        image. Keras averages them over the batch and over the replicas of a tf.distribute
+        strategy (a loss that averaged the batch itself would be counted once per replica)."""
+
+    @abc.abstractmethod
+    def example_targets(self, batch_size):
+        """numpy targets of the structure `encode` gives, batched: a tuple of `num_stages`
+        float32 arrays whose first axis is `batch_size`. `run.py bench` trains on them
+        in memory, without tf.data (also under JAX)."""
+
+    # --- inference -------------------------------------------------------------------
+    @abc.abstractmethod
+    def decode_stages(self, outputs):
+        """numpy: a batch's outputs -> a list over stages of (xy float32 (N, K, 2) in input
+        pixels, conf float32 (N, K) confidences: larger is surer; a codec without a notion
+        of confidence gives ones)."""
+
+    def decode(self, outputs):
+        """(xy (N, K, 2), conf (N, K)) of the last stage: the model's answer."""
+        return self.decode_stages(outputs)[-1]
+
+    def decode_flip(self, outputs, mirror_outputs, permutation):
+        """Flip test-time augmentation: (xy (N, K, 2), conf (N, K)) of the last stage, merged
+        from the outputs on a batch and those on its mirror image (x -> S - 1 - x).
+
+        permutation (K,): the index of each keypoint's left/right partner (its own where it
+        has none), as schema.flip_permutation gives it. Here: the two decoded answers
+        averaged, the mirror's mapped back first. Heatmap codecs average their maps instead.
+        """
+        xy, conf = self.decode(outputs)
+        mirror_xy, mirror_conf = self.decode(mirror_outputs)
+        mirror_xy = mirror_points(mirror_xy, self.input_size, permutation)
+        return (xy + mirror_xy) / 2, (conf + mirror_conf[:, permutation]) / 2
+
+    # --- pictures --------------------------------------------------------------------
+    def draw_stages(self, path, images, outputs, gt, names, *, title=None,
+                    stage_label="stage", shown=None):
+        """The stage-by-stage picture of a batch, written to `path` (PNG); returns `path`.
+
+        images uint8 (N, S, S, 3); gt float32 (N, K, 3) in input pixels, or None; names (K,);
+        shown: bool (N, K), the keypoints to draw (a joint model's other categories are
+        hidden), or None for all. Here: one tile per stage with that stage's points.
+        Heatmap codecs draw each stage's maps instead.
+        """
+        from engine import pictures
+        stage_xy = [_hide(xy, shown) for xy, _ in self.decode_stages(outputs)]
+        return pictures.points_grid(path, images, stage_xy, gt, names, title=title,
+                                    stage_label=stage_label)
+
+    def draw_keypoints(self, path, image, outputs, names, title=None):
+        """One image's last-stage output, one tile per keypoint, written to `path`; returns
+        `path`, or None where a codec has nothing per keypoint to show (points alone)."""
+        return None
+
+
+def _hide(xy, shown):
+    """Keypoints (N, K, 2) with those not shown set to NaN (pictures skip them)."""
+    return xy if shown is None else np.where(np.asarray(shown)[..., None], xy, np.nan)

@@ -1,0 +1,68 @@
+"""What a method folder declares about itself, in one place: its `Method` descriptor.
+
+A method is a folder (cpm/, hourglass/, ...) with
+    model.py   build_model(num_keypoints, cfg) -> keras.Model, one output per stage
+    codec.py   make_codec(cfg, num_keypoints) -> an engine.codec.Codec
+    __init__.py  METHOD = Method(...), which engine/registry.py reads.
+
+The engine learns everything else about a method from the descriptor: the sizes of
+its model in each preset, the command-line options that apply to it, what its stages
+are called, and how plots draw it. This module imports nothing heavy, so run.py can
+list the methods before TensorFlow or Keras is imported.
+"""
+import dataclasses
+import importlib
+from types import MappingProxyType
+
+PRESETS = ("tiny", "cpu", "paper")
+# The training options a method may take, each setting one key of its config.
+OPTIONS = ("backbone", "stages", "box")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One method's descriptor.
+
+    name:       what --arch takes, the run folder's suffix and the package's name.
+    label:      how reports name it ("stacked hourglass").
+    stage_noun: what one of its outputs is called in pictures and reports ("stage", "stack").
+    presets:    {"tiny": {...}, "cpu": {...}, "paper": {...}}: its model's config keys per
+                preset, merged over the preset's shared keys (engine/presets.py).
+    options:    {option: config key} for the options of OPTIONS that apply to it, e.g.
+                {"stages": "stacks"}: `--stages 4` sets cfg["stacks"]. Any other is refused.
+    backbones:  the --backbone values it takes (empty if it takes no --backbone).
+    trunk:      how reports name its trunk when it takes no --backbone ("hourglass stem").
+    color, marker: its line colour and marker in plots (matplotlib names).
+    """
+
+    name: str
+    label: str
+    stage_noun: str
+    presets: dict
+    options: dict
+    color: str
+    marker: str
+    backbones: tuple = ()
+    trunk: str = ""
+
+    def __post_init__(self):
+        missing = [p for p in PRESETS if p not in self.presets]
+        unknown = [o for o in self.options if o not in OPTIONS]
+        if missing or unknown or (("backbone" in self.options) != bool(self.backbones)):
+            raise ValueError(f"method {self.name}: presets lack {missing}, unknown options "
+                             f"{unknown}, or --backbone without backbones (or the reverse)")
+        # Read-only, so that no caller changes a method's presets for everyone.
+        object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def build_model(self, num_keypoints, cfg):
+        """The package's model.build_model (imported now: it needs Keras)."""
+        return importlib.import_module(f"{self.name}.model").build_model(num_keypoints, cfg)
+
+    def make_codec(self, cfg, num_keypoints):
+        """The package's codec.make_codec."""
+        return importlib.import_module(f"{self.name}.codec").make_codec(cfg, num_keypoints)
+
+    def backbone_of(self, cfg):
+        """The trunk a run of this method used, as reports name it."""
+        return str(cfg.get("backbone")) if "backbone" in self.options else self.trunk

@@ -1,0 +1,137 @@
+"""A method's model as the engine uses it: built from a config, compiled, loaded, called.
+
+Every command that needs a model comes here: training, `evaluate --run`, `visualize`,
+`predict`, `compare` and `bench`. The precision policy and the device question (is there
+a GPU?) are answered here too, so the method folders never see them.
+"""
+import math
+import warnings
+
+from data_tools.errors import UsageError
+from engine import registry
+from engine.codec import stage_arrays
+from engine.run_dir import RunDir
+
+
+# --- devices and precision --------------------------------------------------------------
+def has_gpu():
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def pick_precision(requested, gpu):
+    """The Keras dtype policy: mixed float16 on a GPU and float32 on a CPU unless asked."""
+    if requested == "auto":
+        return "mixed_float16" if gpu else "float32"
+    return requested
+
+
+def set_precision(policy):
+    import keras
+    keras.mixed_precision.set_global_policy(policy)
+
+
+# --- building -------------------------------------------------------------------------------
+def build_uncompiled(cfg):
+    """(model, codec) of the config's method; options its model refuses are a UsageError."""
+    method = registry.get(cfg["arch"])
+    num_keypoints = len(cfg["names"])
+    try:
+        model = method.build_model(num_keypoints, cfg)
+        codec = method.make_codec(cfg, num_keypoints)
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    return model, codec
+
+
+def learning_rate_schedule(cfg):
+    """Adam's schedule: a linear warm-up from lr/10 over cfg["warmup_epochs"], then cosine
+    decay to 2% of lr at the last step."""
+    import keras
+    steps = max(1, math.ceil(cfg["train_images"] / cfg["batch_size"]))
+    warmup = min(cfg["warmup_epochs"], cfg["epochs"] - 1) * steps
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg["lr"] * (0.1 if warmup else 1.0),
+        decay_steps=max(1, cfg["epochs"] * steps - warmup), alpha=0.02,
+        warmup_target=cfg["lr"] if warmup else None, warmup_steps=warmup)
+
+
+def build(cfg):
+    """The config's model and codec, compiled with Adam on the training schedule.
+
+    The optimizer's variables are built too: a checkpoint holds them (so that --resume
+    continues Adam's moments), and loading it into a model without them would skip them.
+    """
+    import keras
+    model, codec = build_uncompiled(cfg)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(cfg)),
+                  loss=[codec.loss] * codec.num_stages, jit_compile=has_gpu())
+    model.optimizer.build(model.trainable_variables)
+    return model, codec
+
+
+# --- weights ----------------------------------------------------------------------------------
+def load_weights(model, path, what="this model"):
+    """Load a checkpoint's weights into `model`; weights that do not fit are a UsageError.
+
+    Safe loading: a run's model is rebuilt in code from its config.json (architecture,
+    keypoint count, stages) and only weights (.weights.h5, plain HDF5 arrays) are read
+    into it. No model is deserialised from a file, so no code or Lambda layer from a
+    checkpoint runs. Keras raises on a shape or layer mismatch (another architecture,
+    another keypoint count); where it only warns that it skipped part of the file (those
+    layers would keep random weights), that is refused too, and its multi-line warnings
+    never reach the terminal.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"{path}: these weights do not fit {what} "
+                             f"({str(e).splitlines()[0].split('. ')[0]})") from None
+    skipped = [w for w in caught if "Skipping" in str(w.message)
+               or "could not be loaded" in str(w.message)]
+    if skipped:
+        raise UsageError(f"{path}: these weights do not fit {what} "
+                         f"({str(skipped[0].message).splitlines()[0].split('. ')[0]})")
+    for w in caught:  # any other warning, shown as it would have been
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def load_run(run_path):
+    """(run folder, config, model, codec) of a trained run, with its best weights (the last
+    if no epoch was best).
+
+    The model comes from config.json and only its weights from the checkpoint (see
+    load_weights): a checkpoint swapped in from another run is refused.
+    """
+    run = RunDir(run_path)
+    cfg = run.read_config()
+    weights = run.best_weights if run.best_weights.is_file() else run.last_weights
+    if not weights.is_file():
+        raise UsageError(f"{run.path} has no checkpoint yet")
+    set_precision(cfg["precision"])
+    model, codec = build(cfg)
+    load_weights(model, weights, f"the {cfg['category']} {cfg['arch']} model of "
+                 f"{run.config_file} ({len(cfg['names'])} keypoints)")
+    return run, cfg, model, codec
+
+
+# --- calling ------------------------------------------------------------------------------------
+class LocalPredictor:
+    """`predict_on_batch` of a model on this process alone, for scores and pictures.
+
+    Keras' own predict_on_batch, under a tf.distribute strategy, hands the whole batch
+    to every replica and returns it once per replica (twice the rows on two devices),
+    and in a multi-worker run it waits on the other workers. A compiled plain call
+    is as fast and means the same under every strategy.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+        self._call = tf.function(lambda images: model(images, training=False),
+                                 reduce_retracing=True)
+
+    def predict_on_batch(self, images):
+        return stage_arrays(self._call(images))
+
