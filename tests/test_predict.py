@@ -153,9 +153,11 @@ def test_flip_of_a_mirror_consistent_model_changes_nothing(arch):
                                atol=1e-4)
 
 
-def test_flip_end_to_end_writes_a_valid_submission(skirt_run, synthetic, tmp_path):
+@pytest.mark.parametrize("arch", ["cpm", "simplebaseline"])
+def test_flip_end_to_end_writes_a_valid_submission(arch, tiny_skirt_runs, synthetic, tmp_path):
     out = tmp_path / "flip.csv"
-    result = run_cli("predict", "--run", skirt_run, "--test-csv", synthetic / "test.csv",
+    run = tiny_skirt_runs[0] / f"skirt-{arch}"
+    result = run_cli("predict", "--run", run, "--test-csv", synthetic / "test.csv",
                      "--out", out, "--flip")
     assert result.returncode == 0, result.stdout + result.stderr
     ann = fashion_csv.read_annotations(out, data_dir=synthetic)  # validates every cell

@@ -86,6 +86,23 @@ def test_mirrored_replicas_train_like_one_device(synthetic, tmp_path):
     assert (run / "checkpoints" / "last.weights.h5").is_file()
 
 
+def test_simplebaseline_with_the_cache_resumes_under_mirrored(synthetic, tmp_path):
+    """The fourth method through the engine's options: an epoch with --cache on one device,
+    then --resume on two replicas: the second epoch comes from the first's checkpoint."""
+    args = ("--arch", "simplebaseline", "--category", "skirt", "--preset", "tiny",
+            "--weights", "none", "--data-dir", synthetic, "--out", tmp_path, "--cache")
+    first = run_cli(*args, "--epochs", 1)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = _two_devices(*args, "--epochs", 2, "--resume", "--strategy", "mirrored")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "resuming after epoch 1" in second.stdout
+    assert "strategy mirrored: 2 replica(s)" in second.stdout
+    run = tmp_path / "skirt-simplebaseline"
+    assert [row["epoch"] for row in _history(run)] == ["1", "2"]
+    assert (run / "cache-train.h5").is_file() and (run / "cache-val.h5").is_file()
+    assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 2
+
+
 def test_two_worker_processes_on_loopback_and_resume(synthetic, tmp_path):
     """Only the chief writes the run folder; the other worker's temporary one is gone."""
     tmpdir = tmp_path / "tmp"

@@ -11,7 +11,7 @@ from engine import registry
 from tests.conftest import assert_one_line_error, run_cli
 
 TINY = ("--preset", "tiny", "--weights", "none")
-STAGES = {"hourglass": 2, "regression": 1}     # the tiny preset's stacks / stages
+STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1}  # the tiny preset's
 
 
 @pytest.fixture(scope="module", params=[m for m in registry.METHODS if m != "cpm"])
@@ -72,7 +72,7 @@ def test_evaluate_run_and_visualize(skirt_run, synthetic, tmp_path):
     assert "waistband_left" in shown.stdout
 
 
-@pytest.mark.parametrize("arch", ["cpm", "hourglass", "regression"])
+@pytest.mark.parametrize("arch", ["cpm", "hourglass", "regression", "simplebaseline"])
 def test_joint_model_over_all_categories(arch, synthetic, tmp_path):
     # Fewer stages or stacks than the preset's: this test is about the 24 keypoints.
     fewer_stages = {"cpm": ("--stages", 2), "hourglass": ("--stages", 1)}.get(arch, ())
