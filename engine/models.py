@@ -129,8 +129,11 @@ class LocalPredictor:
 
     def __init__(self, model):
         import tensorflow as tf
+        # One trace for every batch size (the evaluation's last batch, the pictures' four
+        # images): tracing a model again costs seconds.
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         self._call = tf.function(lambda images: model(images, training=False),
-                                 reduce_retracing=True)
+                                 input_signature=[spec])
 
     def predict_on_batch(self, images):
         return stage_arrays(self._call(images))

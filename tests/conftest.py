@@ -1,4 +1,6 @@
 """Shared fixtures: a small synthetic FashionAI set, and running run.py like a user."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -44,6 +46,28 @@ def run_cli(*args, cwd=None, timeout=600):
     return subprocess.run([sys.executable, str(REPO / "run.py"), *map(str, args)],
                           cwd=cwd or REPO, env=cli_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def run_here(*args, cwd=None):
+    """`run.py ARGS` in this process, for commands that stop on bad input before training.
+
+    The same code path as run_cli (run.main, its exit status, what it prints), without a
+    fresh interpreter importing TensorFlow for each call: a few seconds less per call.
+    Returns a CompletedProcess like run_cli's.
+    """
+    import run
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd or REPO)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run.main([str(a) for a in args])
+            except SystemExit as e:  # argparse's usage errors exit
+                code = e.code
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["run.py", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def assert_one_line_error(result, *fragments):

@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from data_tools import schema
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 ARCHS = ("cpm", "hourglass", "regression")
 TINY = ("--preset", "tiny", "--weights", "none")
@@ -105,8 +105,8 @@ FOLDER_FAULTS = [*ANNOTATION_FAULTS, "no-train-csv"]
 @pytest.mark.parametrize("name", FOLDER_FAULTS)
 def test_train_refuses_a_faulty_data_folder(bad_data, tmp_path, name, arch):
     folder = bad_data[name]
-    result = run_cli("--arch", arch, "--category", "dress", *TINY, "--data-dir", folder,
-                     "--out", tmp_path / "runs")
+    result = run_here("--arch", arch, "--category", "dress", *TINY, "--data-dir", folder,
+                      "--out", tmp_path / "runs")
     fragments = expected(name, folder / "Annotations" / "train.csv")
     if name == "no-train-csv":
         fragments.append("not a FashionAI folder")
@@ -121,7 +121,7 @@ def test_a_symlinked_images_folder_is_usable(bad_data, synthetic, tmp_path):
     (tmp_path / "Annotations").mkdir()
     shutil.copy(synthetic / "Annotations" / "train.csv", tmp_path / "Annotations")
     (tmp_path / "Images").symlink_to(synthetic / "Images")
-    result = run_cli("check-data", "--data-dir", tmp_path)
+    result = run_here("check-data", "--data-dir", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -131,7 +131,7 @@ def test_check_data_refuses_a_faulty_data_folder(bad_data, name):
     fragments = expected(name, folder / "Annotations" / "train.csv")
     if name == "no-train-csv":
         fragments.append("file not found")
-    assert_one_line_error(run_cli("check-data", "--data-dir", folder), *fragments)
+    assert_one_line_error(run_here("check-data", "--data-dir", folder), *fragments)
 
 
 @pytest.mark.parametrize("side", ["--pred", "--gt"])
@@ -141,7 +141,7 @@ def test_evaluate_refuses_a_faulty_csv(synthetic, tmp_path, name, side):
     bad = write_faulty(tmp_path / "Annotations" / "test_gt.csv", read_rows(good),
                        ANNOTATION_FAULTS[name][0])
     pred, gt = (bad, good) if side == "--pred" else (good, bad)
-    result = run_cli("evaluate", "--pred", pred, "--gt", gt, "--json", tmp_path / "ne.json")
+    result = run_here("evaluate", "--pred", pred, "--gt", gt, "--json", tmp_path / "ne.json")
     assert_one_line_error(result, *expected(name, bad))
     assert not (tmp_path / "ne.json").exists()
 
@@ -162,8 +162,8 @@ def test_predict_refuses_a_faulty_test_csv(synthetic, fake_run, tmp_path, name):
     fault, fragments = TEST_LIST_FAULTS[name]
     bad = write_faulty(tmp_path / "test.csv", read_rows(synthetic / "test.csv"), fault)
     (tmp_path / "Images").symlink_to(synthetic / "Images")
-    result = run_cli("predict", "--run", fake_run, "--test-csv", bad,
-                     "--out", tmp_path / "sub.csv")
+    result = run_here("predict", "--run", fake_run, "--test-csv", bad,
+                      "--out", tmp_path / "sub.csv")
     assert_one_line_error(result, str(bad), *fragments)
     assert not (tmp_path / "sub.csv").exists()
 

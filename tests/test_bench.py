@@ -7,7 +7,7 @@ import sys
 import keras
 
 from engine import bench, registry
-from tests.conftest import REPO, assert_one_line_error, run_cli
+from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
 
 
 def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
@@ -54,4 +54,4 @@ def test_forward_flops_of_known_layers():
 
 
 def test_bad_steps_is_one_line(synthetic):
-    assert_one_line_error(run_cli("bench", "--steps", 0, "--data-dir", synthetic), "--steps")
+    assert_one_line_error(run_here("bench", "--steps", 0, "--data-dir", synthetic), "--steps")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_tools import fashion_csv
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 
 def test_synth_then_check_data(tmp_path):
@@ -48,7 +48,7 @@ def test_check_data_lists_every_problem(synthetic, tmp_path):
 def test_check_data_bad_csv(tmp_path, content, fragment):
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "Annotations" / "train.csv").write_text(content)
-    assert_one_line_error(run_cli("check-data", "--data-dir", tmp_path), "train.csv", fragment)
+    assert_one_line_error(run_here("check-data", "--data-dir", tmp_path), "train.csv", fragment)
 
 
 def test_evaluate_perfect_and_shifted(synthetic, tmp_path):
@@ -77,24 +77,24 @@ def test_evaluate_missing_prediction(synthetic, tmp_path):
     pred = tmp_path / "pred.csv"
     fashion_csv.write_annotations(pred, ann.image_ids[1:], ann.categories[1:],
                                   ann.keypoints[1:])
-    assert_one_line_error(run_cli("evaluate", "--pred", pred, "--gt", gt),
+    assert_one_line_error(run_here("evaluate", "--pred", pred, "--gt", gt),
                           "pred.csv", "no prediction")
 
 
 def test_evaluate_needs_inputs(tmp_path):
-    result = run_cli("evaluate", "--pred", tmp_path / "x.csv")
+    result = run_here("evaluate", "--pred", tmp_path / "x.csv")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert_one_line_error(run_cli("evaluate", "--pred", tmp_path / "x.csv",
-                                  "--gt", tmp_path / "y.csv"), "file not found")
+    assert_one_line_error(run_here("evaluate", "--pred", tmp_path / "x.csv",
+                                   "--gt", tmp_path / "y.csv"), "file not found")
 
 
 def test_unknown_arch_and_category():
-    assert_one_line_error(run_cli("--arch", "nope"), "--arch")
-    assert_one_line_error(run_cli("--category", "hats"), "--category")
+    assert_one_line_error(run_here("--arch", "nope"), "--arch")
+    assert_one_line_error(run_here("--category", "hats"), "--category")
 
 
 def test_missing_data_dir(tmp_path):
-    assert_one_line_error(run_cli("--data-dir", tmp_path / "nowhere", "--preset", "tiny",
-                                  "--out", tmp_path / "runs"), "does not exist")
-    assert_one_line_error(run_cli("--data-dir", tmp_path, "--preset", "tiny",
-                                  "--out", tmp_path / "runs"), "not a FashionAI folder")
+    assert_one_line_error(run_here("--data-dir", tmp_path / "nowhere", "--preset", "tiny",
+                                   "--out", tmp_path / "runs"), "does not exist")
+    assert_one_line_error(run_here("--data-dir", tmp_path, "--preset", "tiny",
+                                   "--out", tmp_path / "runs"), "not a FashionAI folder")

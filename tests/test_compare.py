@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from engine import registry
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 ARCHS = registry.METHODS
 FIGURES = ("ne_per_keypoint.png", "pck.png", "ne_per_stage.png", "predictions.png")
@@ -67,8 +67,8 @@ def test_second_compare_reuses_the_runs(compared, tmp_path):
 
 def test_runs_of_another_preset_are_refused(compared, tmp_path):
     runs, _, _ = compared
-    result = run_cli("compare", "--category", "skirt", "--preset", "cpu", "--runs-dir", runs,
-                     "--out", tmp_path)
+    result = run_here("compare", "--category", "skirt", "--preset", "cpu", "--runs-dir", runs,
+                      "--out", tmp_path)
     assert_one_line_error(result, "skirt-cpm", "preset tiny", "not cpu")
 
 
@@ -80,8 +80,8 @@ def test_runs_on_other_data_are_refused(compared, tmp_path):
     config = json.loads(config_file.read_text())
     config["data_fingerprint"] = "0123456789abcdef"
     config_file.write_text(json.dumps(config))
-    result = run_cli("compare", "--category", "skirt", "--runs-dir", copy,
-                     "--out", tmp_path / "out")
+    result = run_here("compare", "--category", "skirt", "--runs-dir", copy,
+                      "--out", tmp_path / "out")
     assert_one_line_error(result, "skirt-hourglass", "data_fingerprint")
     assert not (tmp_path / "out").exists()
 
@@ -103,5 +103,5 @@ def test_a_missing_method_is_reported_not_fatal(compared, tmp_path):
     (("--category", "hats", "--runs-dir", "."), ("--category",)),
 ])
 def test_bad_input_is_one_line(args, fragments, tmp_path):
-    result = run_cli("compare", *args, "--out", tmp_path / "out", cwd=tmp_path)
+    result = run_here("compare", *args, "--out", tmp_path / "out", cwd=tmp_path)
     assert_one_line_error(result, *fragments)

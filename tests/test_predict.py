@@ -13,7 +13,7 @@ from PIL import Image
 from data_tools import fashion_csv, schema
 from engine.codec import mirror_points
 from engine.heatmaps import flip_maps
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 SKIRT = list(schema.keypoint_names("skirt"))
 FLIP = schema.flip_permutation(SKIRT)
@@ -211,19 +211,19 @@ def test_errors_are_one_line(skirt_run, synthetic, tmp_path):
     empty = tmp_path / "untrained"
     empty.mkdir()
     shutil.copy(skirt_run / "config.json", empty)
-    assert_one_line_error(run_cli("predict", "--run", empty, "--test-csv", test_csv,
-                                  "--out", tmp_path / "a.csv"), str(empty), "no checkpoint")
+    assert_one_line_error(run_here("predict", "--run", empty, "--test-csv", test_csv,
+                                   "--out", tmp_path / "a.csv"), str(empty), "no checkpoint")
 
-    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--test-csv",
-                                  tmp_path / "none.csv", "--out", tmp_path / "b.csv"),
+    assert_one_line_error(run_here("predict", "--run", skirt_run, "--test-csv",
+                                   tmp_path / "none.csv", "--out", tmp_path / "b.csv"),
                           "none.csv", "not found")
 
     twin = tmp_path / "twin"
     shutil.copytree(skirt_run, twin, ignore=shutil.ignore_patterns("tensorboard", "heatmaps"))
-    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--run", twin, "--test-csv",
-                                  test_csv, "--out", tmp_path / "c.csv"), "ambiguous")
+    assert_one_line_error(run_here("predict", "--run", skirt_run, "--run", twin, "--test-csv",
+                                   test_csv, "--out", tmp_path / "c.csv"), "ambiguous")
 
-    assert_one_line_error(run_cli("predict", "--run", skirt_run, "--test-csv", test_csv,
-                                  "--category", "blouse", "--out", tmp_path / "d.csv"),
+    assert_one_line_error(run_here("predict", "--run", skirt_run, "--test-csv", test_csv,
+                                   "--category", "blouse", "--out", tmp_path / "d.csv"),
                           "no --run predicts")
     assert not list(tmp_path.glob("*.csv"))

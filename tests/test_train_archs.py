@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import registry
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 TINY = ("--preset", "tiny", "--weights", "none")
 STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1}  # the tiny preset's
@@ -114,6 +114,6 @@ def test_per_category_mean_shape(synthetic):
     (("--arch", "hourglass", "--stages", "0"), ("hourglass",)),
 ])
 def test_bad_architecture_options_are_one_line(args, fragments, synthetic, tmp_path):
-    result = run_cli(*args, "--category", "skirt", *TINY, "--data-dir", synthetic,
-                     "--out", tmp_path, "--epochs", 1)
+    result = run_here(*args, "--category", "skirt", *TINY, "--data-dir", synthetic,
+                      "--out", tmp_path, "--epochs", 1)
     assert_one_line_error(result, *fragments)

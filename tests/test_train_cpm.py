@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_here
 
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none")
 
@@ -66,8 +66,8 @@ def test_resume_continues_from_last_epoch(synthetic, tmp_path):
 
 
 def test_resume_without_a_run(tmp_path, synthetic):
-    assert_one_line_error(run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path,
-                                  "--resume"), "--resume", "no finished epoch")
+    assert_one_line_error(run_here(*TINY, "--data-dir", synthetic, "--out", tmp_path,
+                                   "--resume"), "--resume", "no finished epoch")
 
 
 def test_evaluate_run_rewrites_metrics(tiny_run):
