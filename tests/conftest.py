@@ -1,7 +1,9 @@
 """Shared fixtures: a small synthetic FashionAI set, and running run.py like a user."""
 import contextlib
+import fcntl
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +13,35 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def made_once(tmp_path_factory, name, make):
+    """A folder made by `make(folder)` once per test session, then shared.
+
+    pytest.ini runs the tests in two pytest-xdist workers: the first worker to ask makes
+    the folder, under a lock, in the session's common temporary folder; the other waits
+    and reuses it. Without xdist the folder is made in this session's own.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # the session's, above every worker's
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """A synthetic dataset: 30 images per category (24 train, 6 test)."""
     from data_tools import synth
-    out = tmp_path_factory.mktemp("synthetic")
-    synth.generate(out, 30, seed=3, progress=False)
-    return out
+    return made_once(tmp_path_factory, "synthetic",
+                     lambda out: synth.generate(out, 30, seed=3, progress=False))
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +52,19 @@ def tiny_skirt_runs(synthetic, tmp_path_factory):
     Shared by the compare, predict, per-method and bad-input tests, so that no test trains
     the same tiny run again. A test that changes a run works on a copy of it.
     """
-    runs, out = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("compare")
-    result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 2,
-                     "--category", "skirt", "--data-dir", synthetic,
-                     "--runs-dir", runs, "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return runs, out, result
+    def train(folder):
+        result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 2,
+                         "--category", "skirt", "--data-dir", synthetic,
+                         "--runs-dir", folder / "runs", "--out", folder / "compare")
+        assert result.returncode == 0, result.stdout + result.stderr
+        (folder / "stdout.txt").write_text(result.stdout)
+        (folder / "stderr.txt").write_text(result.stderr)
+
+    folder = made_once(tmp_path_factory, "tiny-skirt-runs", train)
+    result = subprocess.CompletedProcess(["run.py", "compare"], 0,
+                                         (folder / "stdout.txt").read_text(),
+                                         (folder / "stderr.txt").read_text())
+    return folder / "runs", folder / "compare", result
 
 
 def cli_env(**extra):
