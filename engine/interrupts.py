@@ -3,9 +3,11 @@
 A signal handler raises in whatever Python code runs at that moment. When that is a
 garbage-collector callback or a __del__ (JAX registers one, and TensorFlow imports JAX
 when it is installed), Python prints "Exception ignored" and carries on as if no
-signal had come. So the handler also records the signal, and `check()` raises it
-again from ordinary code: training calls it after every batch, run.py at the end.
+signal had come (and prints a traceback). So the handler records the signal, does not
+raise inside a gc callback, and `check()` raises it from ordinary code: training calls
+it after every batch, run.py at the end.
 """
+import gc
 import signal
 
 
@@ -20,9 +22,22 @@ def _exception(signum):
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
+def _in_gc_callback(frame):
+    """Whether `frame` runs inside a garbage-collector callback (or code it called)."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(signum, frame):
     _received.append(signum)
-    raise _exception(signum)
+    # Raised inside a gc callback, the exception would be printed as "Exception ignored"
+    # with a traceback, and lost; `check()` raises it from ordinary code instead.
+    if not _in_gc_callback(frame):
+        raise _exception(signum)
 
 
 def install():
