@@ -120,7 +120,7 @@ class Codec(abc.ABC):
         Heatmap codecs draw each stage's maps instead.
         """
         from engine import pictures
-        stage_xy = [_hide(xy, shown) for xy, _ in self.decode_stages(outputs)]
+        stage_xy = [hide_unshown(xy, shown) for xy, _ in self.decode_stages(outputs)]
         return pictures.points_grid(path, images, stage_xy, gt, names, title=title,
                                     stage_label=stage_label)
 
@@ -130,6 +130,6 @@ class Codec(abc.ABC):
         return None
 
 
-def _hide(xy, shown):
+def hide_unshown(xy, shown):
     """Keypoints (N, K, 2) with those not shown set to NaN (pictures skip them)."""
     return xy if shown is None else np.where(np.asarray(shown)[..., None], xy, np.nan)

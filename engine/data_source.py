@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from data_tools import fashion_csv
+from data_tools import fashion_csv, pipeline
 from data_tools.errors import DataError
 
 DEFAULT_REAL = Path("data/fashionai")
@@ -63,7 +63,6 @@ def generate_once(target, images_per_category, seed):
 
 def load_annotations(cfg, strict=False, run=None):
     """The category's images, minus those that cannot be read (listed in the run folder)."""
-    from data_tools import pipeline
     csv_path = Path(cfg["data_dir"]) / TRAIN_CSV
     ann = fashion_csv.read_annotations(csv_path).of_category(cfg["category"])
     if len(ann) == 0:
@@ -85,7 +84,6 @@ def load_annotations(cfg, strict=False, run=None):
 
 def split(cfg, ann):
     """(train, val) by the pipeline's split rule with the config's val_fraction."""
-    from data_tools import pipeline
     train, val = pipeline.split_train_val(ann, cfg["val_fraction"])
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"{len(ann)} image(s) of {cfg['category']} are too few to hold out "
@@ -105,7 +103,6 @@ def datasets(cfg, codec, train, val, shard=None, fast=False):
     worker reads its own share of the training and validation images; the evaluation
     set is whole on every worker.
     """
-    from data_tools import pipeline
     common = dict(names=cfg["names"], input_size=cfg["input_size"],
                   batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,

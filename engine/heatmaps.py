@@ -9,15 +9,16 @@ target), -1 absent (no target, no loss).
 
 `gaussian_targets`, `peak_one_targets` and `target_weights` are TensorFlow ops (they
 run inside tf.data; TensorFlow is imported when they are called, so this module imports
-without it); `masked_mse` is keras.ops. Everything else is numpy. `HeatmapCodec` is the shared half of the codecs
-whose outputs are maps: decoding, flip test-time augmentation and pictures.
+without it); `masked_mse` is keras.ops. Everything else is numpy. `HeatmapCodec` is the
+shared half of the codecs whose outputs are maps: decoding, flip test-time augmentation
+and pictures; `MSEHeatmapCodec` adds peak-1 targets and the masked MSE.
 """
 import abc
 
 import numpy as np
 from keras import ops
 
-from engine.codec import Codec, stage_arrays
+from engine.codec import Codec, hide_unshown, stage_arrays
 
 ABSENT = -1.0  # the value of every cell of a map whose keypoint has no target (masked_mse)
 
@@ -205,11 +206,10 @@ class HeatmapCodec(Codec):
         maps (with `gt`), then the last stage's points."""
         from engine import pictures
         maps = self.stage_maps(outputs)
-        xy, _ = self.decode(outputs)
+        xy = hide_unshown(self.decode(outputs)[0], shown)
         gt_maps = None
         if shown is not None:
             maps = [np.where(np.asarray(shown)[:, None, None, :], m, 0) for m in maps]
-            xy = np.where(np.asarray(shown)[..., None], xy, np.nan)
         if gt is not None:
             # A sentinel below 0 (a map with no target) is drawn as an empty map.
             gt_maps = np.stack([np.maximum(np.asarray(self.targets(points)), 0)
