@@ -8,7 +8,7 @@
     python run.py evaluate --run RUN
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
-    python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--train] [--runs-dir runs] --out DIR
+    python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--train] [--runs-dir runs] --out DIR
     python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
@@ -42,6 +42,12 @@ def stages_help():
                      if "stages" in m.options)
 
 
+def add_decode_arg(p):
+    p.add_argument("--decode", choices=("argmax", "dark"),
+                   help="heatmap methods: how maps become points (default: the run's own, "
+                   "argmax with a quarter-cell shift; dark: DARK's Taylor step)")
+
+
 def add_train_args(p):
     from engine.presets import PRESET_NAMES
     from engine.registry import METHODS
@@ -60,6 +66,9 @@ def add_train_args(p):
     p.add_argument("--backbone", help=f"the trunk ({backbone_help()}; default: the preset's)")
     p.add_argument("--stages", type=int,
                    help=f"how many outputs the model refines ({stages_help()}; default: the preset's)")
+    p.add_argument("--loss", choices=("smoothl1", "rle"),
+                   help="regression: smooth L1 on the coordinates (DeepPose; the default) or "
+                   "rle, Residual Log-likelihood Estimation (Li et al. 2021)")
     p.add_argument("--box", choices=("input", "garment"),
                    help="coordinate targets: relative to the whole input (default) or to "
                    "a garment box that the model predicts too")
@@ -101,6 +110,7 @@ def make_parser():
     p.add_argument("--gt", help="ground-truth CSV (FashionAI format)")
     p.add_argument("--run", help="a run folder: re-evaluate it on its validation split")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    add_decode_arg(p)
 
     p = verbs.add_parser("visualize", help="stage-by-stage pictures of a run on one image")
     p.add_argument("--run", required=True)
@@ -125,6 +135,7 @@ def make_parser():
     p.add_argument("--draw", action="store_true",
                    help="also draw each image's keypoints into SUB_pictures/ next to --out")
     p.add_argument("--batch-size", type=int, default=32)
+    add_decode_arg(p)
 
     from engine.presets import PRESET_NAMES
     from engine.registry import METHODS
@@ -140,6 +151,9 @@ def make_parser():
     p.add_argument("--preset", choices=PRESET_NAMES,
                    help="the runs' preset (checked); with --train, the one to train with")
     p.add_argument("--epochs", type=int, help="with --train: epochs of the runs it trains")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="runs per method, seed index i in <category>-<method>-seed<i> (the "
+                   "first keeps <category>-<method>); the report gives mean ± sd over them")
     p.add_argument("--out", required=True, help="folder for report.md and the plots")
 
     p = verbs.add_parser("bench", help="images/s of the input pipeline and of the training "

@@ -38,7 +38,6 @@ class CPMCodec(HeatmapCodec):
     def __init__(self, cfg, num_keypoints):
         self.set_grid("cpm", cfg, num_keypoints, STRIDE)
         self.num_stages = int(cfg.get("stages", 6))
-        self.sigma = float(cfg.get("sigma", 1.0))
 
     def targets(self, keypoints):
         """TF: (K,3) keypoints in input pixels -> one (M,M,K) map per keypoint summing to 1 (or 0)."""

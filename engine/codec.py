@@ -56,12 +56,16 @@ class Codec(abc.ABC):
     """Targets in, keypoints out, and the loss between them, for one method.
 
     Attributes every codec sets: `input_size` (S), `num_keypoints` (K) and `num_stages`
-    (how many outputs the model has, each with its own target and loss).
+    (how many outputs the model has, each with its own target and loss); `decoders`.
     """
 
     input_size: int
     num_keypoints: int
     num_stages: int
+    # The decoders a codec offers, its default first; cfg["decode"] (`--decode`) picks
+    # another. Heatmap codecs: ("argmax", "dark"). One that reads its outputs directly
+    # offers none to choose from.
+    decoders: tuple = ()
 
     # --- training ------------------------------------------------------------------
     @abc.abstractmethod
@@ -78,6 +82,15 @@ class Codec(abc.ABC):
         """keras.ops: one stage's batched targets and output -> float32 (N,), one value per
         image. Keras averages them over the batch and over the replicas of a tf.distribute
         strategy (a loss that averaged the batch itself would be counted once per replica)."""
+
+    def loss_layer(self):
+        """A keras Layer holding the loss's own trainable weights (RLE's flow), or None.
+
+        The engine attaches it to the model (models.build_uncompiled), so that it trains
+        with the model, is saved in its checkpoints and loads with it; it is not part of the
+        network, and predicting does not call it.
+        """
+        return None
 
     @abc.abstractmethod
     def example_targets(self, batch_size):

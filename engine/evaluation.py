@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from data_tools import atomic, fashion_csv, schema
-from data_tools.errors import DataError
+from data_tools.errors import DataError, UsageError
 from engine import metrics
 
 
@@ -47,6 +47,8 @@ def report_lines(result):
     lines = [f"NE {_fmt(result['ne'])} over {result['points']} visible keypoints in "
              f"{result['images']} images ({result['skipped_images']} images skipped: "
              f"no normalising distance)"]
+    if result.get("decoder"):
+        lines[0] += f", decoded with {result['decoder']} (metrics.json keeps the run's own decoder)"
     if result.get("ne_per_stage"):
         lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
     if result.get("mean_shape_ne") is not None:
@@ -67,8 +69,10 @@ def write_json(path, result):
 def main(args):
     if args.run:
         from engine import run_eval  # TensorFlow: imported only to score a run
-        result = run_eval.evaluate_saved_run(args.run)
+        result = run_eval.evaluate_saved_run(args.run, args.decode)
     else:
+        if args.decode:
+            raise UsageError("--decode goes with --run: a prediction CSV is decoded already")
         result = evaluate_csv(args.pred, args.gt)
     print("\n".join(report_lines(result)))
     if args.json:

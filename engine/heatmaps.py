@@ -115,34 +115,106 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     return ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
 
 
-def decode_heatmaps(maps, stride):
+DECODERS = ("argmax", "dark")
+
+
+def decode_heatmaps(maps, stride, decoder="argmax", sigma=1.0):
     """numpy: maps (N,M,M,K) -> xy (N,K,2) input-pixel coordinates, conf (N,K) peak values.
 
-    Argmax per map, then a quarter-cell shift toward the higher neighbour in x
-    and in y (Simple Baselines; none where the neighbours tie or at the border),
-    then map cell -> input pixel with x = (u + 0.5) * stride - 0.5.
-    An all-zero map decodes to cell (0, 0) with conf 0.
+    decoder "argmax": the argmax of each map, then a quarter-cell shift toward the
+    higher neighbour in x and in y (Simple Baselines; none where the neighbours tie or
+    at the border). "dark": the argmax refined by DARK (`dark_offsets`), for maps whose
+    peaks are Gaussians of `sigma` cells. Then map cell -> input pixel with
+    x = (u + 0.5) * stride - 0.5. An all-zero map decodes to cell (0, 0) with conf 0.
     """
     maps = np.asarray(maps, np.float32)
     if maps.ndim != 4:
         raise ValueError(f"decode_heatmaps: expected maps of shape (N, M, M, K), got {maps.shape}")
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder '{decoder}'; valid decoders: {', '.join(DECODERS)}")
     n, h, w, k = maps.shape
     flat = maps.transpose(0, 3, 1, 2).reshape(n, k, h * w)   # (N, K, H*W)
     idx = flat.argmax(axis=-1)                               # (N, K)
     conf = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
     py, px = np.divmod(idx, w)
+    if decoder == "dark":
+        du, dv = dark_offsets(maps, px, py, sigma)
+    else:
+        du, dv = quarter_offsets(flat, px, py, h, w)
+    u, v = px + du, py + dv
+    xy = np.stack([to_input(u, stride), to_input(v, stride)], axis=-1).astype(np.float32)
+    return xy, conf.astype(np.float32)
 
+
+def quarter_offsets(flat, px, py, h, w):
+    """(du, dv), each (N, K): +-0.25 cell toward the higher neighbour of the argmax cell."""
     def value(yy, xx):
         yy = np.clip(yy, 0, h - 1)
         xx = np.clip(xx, 0, w - 1)
         return np.take_along_axis(flat, (yy * w + xx)[..., None], axis=-1)[..., 0]
 
-    dx = np.where((px > 0) & (px < w - 1), np.sign(value(py, px + 1) - value(py, px - 1)), 0.0)
-    dy = np.where((py > 0) & (py < h - 1), np.sign(value(py + 1, px) - value(py - 1, px)), 0.0)
-    u = px + 0.25 * dx
-    v = py + 0.25 * dy
-    xy = np.stack([to_input(u, stride), to_input(v, stride)], axis=-1).astype(np.float32)
-    return xy, conf.astype(np.float32)
+    du = np.where((px > 0) & (px < w - 1), np.sign(value(py, px + 1) - value(py, px - 1)), 0.0)
+    dv = np.where((py > 0) & (py < h - 1), np.sign(value(py + 1, px) - value(py - 1, px)), 0.0)
+    return 0.25 * du, 0.25 * dv
+
+
+MAX_DARK_STEP = 1.0  # cells: a longer Newton step means the map is no Gaussian there
+
+
+def dark_offsets(maps, px, py, sigma):
+    """DARK (Zhang et al., CVPR 2020): (du, dv), each (N, K), the sub-cell offset of each
+    map's maximum from its argmax cell (px, py).
+
+    A Gaussian's logarithm is a quadratic, whose maximum one Newton step from any point
+    finds exactly: offset = -H^-1 g, with g and H the log-map's gradient and Hessian at
+    the argmax (np.gradient: central differences inside, second-order one-sided ones at
+    the map's edge, all exact for a quadratic). A predicted map is first smoothed by a
+    Gaussian of the targets' sigma ("modulation", which brings it closer to a Gaussian),
+    its maximum kept.
+
+    The border, which the paper's decoder leaves unrefined: smoothing near the edge would
+    bend the map (every border rule of a blur invents the cells beyond it), so an argmax
+    whose stencil reaches cells the blur changed through the border is refined on the
+    unsmoothed map, with the one-sided differences. Where H is not negative definite (a
+    flat or saddle-shaped top) or the step is longer than MAX_DARK_STEP, the argmax cell
+    is kept.
+    """
+    import cv2
+
+    n, h, w, k = maps.shape
+    if h < 3 or w < 3:
+        return np.zeros(px.shape), np.zeros(py.shape)
+    planes = maps.transpose(0, 3, 1, 2).reshape(n * k, h, w).astype(np.float64)
+    radius = int(np.ceil(4 * sigma))  # OpenCV's kernel radius for a float image
+    smooth = np.stack([cv2.GaussianBlur(p, (2 * radius + 1,) * 2, sigma) for p in planes])
+    peak = np.maximum(planes.max(axis=(1, 2), keepdims=True), 0)
+    smooth *= peak / np.maximum(smooth.max(axis=(1, 2), keepdims=True), 1e-12)
+    # The stencil of the second derivatives reaches 2 cells from the argmax.
+    margin = radius + 2
+    inner = ((px >= margin) & (px < w - margin) & (py >= margin) & (py < h - margin)).reshape(-1)
+    du, dv = _newton_step(np.where(inner[:, None, None], smooth, planes),
+                          px.reshape(-1), py.reshape(-1))
+    return du.reshape(n, k), dv.reshape(n, k)
+
+
+def _newton_step(planes, px, py):
+    """(du, dv), each (P,): -H^-1 g of log(planes) (P, H, W) at cells (px, py), 0 where
+    that is no step toward a maximum."""
+    log = np.log(np.maximum(planes, 1e-10))
+    gy, gx = np.gradient(log, axis=(1, 2), edge_order=2)
+    gyy, gyx = np.gradient(gy, axis=(1, 2), edge_order=2)
+    gxy, gxx = np.gradient(gx, axis=(1, 2), edge_order=2)
+    at = (np.arange(len(planes)), py, px)
+    dx, dy = gx[at], gy[at]
+    dxx, dyy, dxy = gxx[at], gyy[at], (gxy[at] + gyx[at]) / 2
+    det = dxx * dyy - dxy * dxy
+    usable = (det > 1e-12) & (dxx < 0)
+    safe = np.where(usable, det, 1.0)
+    # -H^-1 g for the 2 x 2 Hessian [[dxx, dxy], [dxy, dyy]].
+    du = -(dyy * dx - dxy * dy) / safe
+    dv = -(dxx * dy - dxy * dx) / safe
+    usable &= (np.abs(du) <= MAX_DARK_STEP) & (np.abs(dv) <= MAX_DARK_STEP)
+    return np.where(usable, du, 0.0), np.where(usable, dv, 0.0)
 
 
 def flip_maps(maps, permutation):
@@ -164,8 +236,12 @@ class HeatmapCodec(Codec):
     test-time augmentation and the pictures are shared here.
     """
 
+    decoders = DECODERS
+
     def set_grid(self, method, cfg, num_keypoints, stride):
-        """input_size, num_keypoints, stride and map_size for an S/stride map grid."""
+        """input_size, num_keypoints, stride and map_size for an S/stride map grid; the
+        targets' sigma (cells, cfg["sigma"], default 1) and the decoder (cfg["decode"],
+        one of DECODERS, default argmax)."""
         self.input_size = int(cfg["input_size"])
         if self.input_size % stride:
             raise ValueError(f"{method}: input_size must be a multiple of {stride}, "
@@ -173,6 +249,15 @@ class HeatmapCodec(Codec):
         self.num_keypoints = int(num_keypoints)
         self.map_size = self.input_size // stride
         self.stride = self.input_size / self.map_size
+        self.sigma = float(cfg.get("sigma", 1.0))
+        self.decoder = cfg.get("decode") or "argmax"
+        if self.decoder not in DECODERS:
+            raise ValueError(f"{method}: unknown decoder '{self.decoder}'; valid decoders: "
+                             f"{', '.join(DECODERS)}")
+
+    def decode_maps(self, maps):
+        """(xy, conf) of one stage's maps (N, M, M, K), with this codec's decoder."""
+        return decode_heatmaps(maps, self.stride, self.decoder, self.sigma)
 
     @abc.abstractmethod
     def targets(self, keypoints):
@@ -191,14 +276,14 @@ class HeatmapCodec(Codec):
 
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K) peak values), one per stage."""
-        return [decode_heatmaps(m, self.stride) for m in self.stage_maps(outputs)]
+        return [self.decode_maps(m) for m in self.stage_maps(outputs)]
 
     def decode_flip(self, outputs, mirror_outputs, permutation):
         """The last stage's maps averaged with the mirror's (flipped back), then decoded:
         averaging maps keeps the decoder's sub-cell precision, averaging points would not."""
         maps = self.stage_maps(outputs)[-1]
         mirror = flip_maps(self.stage_maps(mirror_outputs)[-1], permutation)
-        return decode_heatmaps((maps + mirror) / 2, self.stride)
+        return self.decode_maps((maps + mirror) / 2)
 
     def draw_stages(self, path, images, outputs, gt, names, *, title=None,
                     stage_label="stage", shown=None):
@@ -236,7 +321,6 @@ class MSEHeatmapCodec(HeatmapCodec):
     def __init__(self, method, cfg, num_keypoints, stride, num_stages):
         self.set_grid(method, cfg, num_keypoints, stride)
         self.num_stages = int(num_stages)
-        self.sigma = float(cfg.get("sigma", 1.0))
         self.peak_weight = float(cfg.get("peak_weight", 0.0))
 
     def targets(self, keypoints):

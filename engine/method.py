@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 PRESETS = ("tiny", "cpu", "paper")
 # The training options a method may take, each setting one key of its config.
-OPTIONS = ("backbone", "stages", "box")
+OPTIONS = ("backbone", "stages", "box", "loss")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Method:
     backbones:  the --backbone values it takes (empty if it takes no --backbone).
     trunk:      how reports name its trunk when it takes no --backbone ("hourglass stem").
     color, marker: its line colour and marker in plots (matplotlib names).
+    variants:   {name: {option: value}}: other ways of training it that `compare` reports
+                beside the preset's own, each as the run <category>-<method>-<name>
+                (regression: {"rle": {"loss": "rle"}}).
     """
 
     name: str
@@ -44,16 +47,19 @@ class Method:
     marker: str
     backbones: tuple = ()
     trunk: str = ""
+    variants: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         missing = [p for p in PRESETS if p not in self.presets]
         unknown = [o for o in self.options if o not in OPTIONS]
+        unknown += [o for v in self.variants.values() for o in v if o not in self.options]
         if missing or unknown or (("backbone" in self.options) != bool(self.backbones)):
             raise ValueError(f"method {self.name}: presets lack {missing}, unknown options "
                              f"{unknown}, or --backbone without backbones (or the reverse)")
         # Read-only, so that no caller changes a method's presets for everyone.
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "variants", MappingProxyType(dict(self.variants)))
 
     def build_model(self, num_keypoints, cfg):
         """The package's model.build_model (imported now: it needs Keras)."""

@@ -41,6 +41,9 @@ def build_uncompiled(cfg):
         codec = method.make_codec(cfg, num_keypoints)
     except (RuntimeError, ValueError) as e:
         raise UsageError(str(e).splitlines()[0]) from None
+    # An attribute Keras tracks: the loss's weights join the model's trainable variables
+    # and its checkpoints (None for a loss without weights).
+    model.codec_loss = codec.loss_layer()
     return model, codec
 
 
@@ -68,6 +71,12 @@ def build(cfg):
                   loss=[codec.loss] * codec.num_stages, jit_compile=has_gpu())
     model.optimizer.build(model.trainable_variables)
     return model, codec
+
+
+def network_parameters(model):
+    """The parameters of the network itself: a loss's own weights, which some codecs attach
+    to the model so that they train with it (see Codec.loss_layer), are not counted."""
+    return int(sum(layer.count_params() for layer in model.layers))
 
 
 # --- weights ----------------------------------------------------------------------------------
@@ -98,9 +107,10 @@ def load_weights(model, path, what="this model"):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def load_run(run_path):
+def load_run(run_path, decode=None):
     """(run folder, config, model, codec) of a trained run, with its best weights (the last
-    if no epoch was best).
+    if no epoch was best); `decode` (e.g. "dark"), if given, is the decoder its codec uses
+    in place of the run's own (cfg["decode"]).
 
     The model comes from config.json and only its weights from the checkpoint (see
     load_weights): a checkpoint swapped in from another run is refused.
@@ -110,6 +120,8 @@ def load_run(run_path):
     weights = run.best_weights if run.best_weights.is_file() else run.last_weights
     if not weights.is_file():
         raise UsageError(f"{run.path} has no checkpoint yet")
+    if decode:
+        cfg["decode"] = decode
     set_precision(cfg["precision"])
     model, codec = build(cfg)
     load_weights(model, weights, f"the {cfg['category']} {cfg['arch']} model of "

@@ -150,14 +150,14 @@ def predict_run(loaded, ann, flip, batch_size, bar):
     return xy, names
 
 
-def predict_all(ann, runs, flip, batch_size):
+def predict_all(ann, runs, flip, batch_size, decode=None):
     """(N, 24, 2) keypoints in original pixels of every image, each by its category's run;
     only the columns of the image's own category are meaningful."""
     xy = np.full((len(ann), schema.NUM_KEYPOINTS, 2), np.nan, np.float32)
     chosen = np.array([str(run_for(c, runs)) for c in ann.categories])
     # Every run's checkpoint is loaded (and a swapped one refused) before any image is
     # predicted, so a bad last run neither wastes the others' work nor cuts a progress bar.
-    loaded = {run_path: models.load_run(run_path) for run_path in dict.fromkeys(chosen)}
+    loaded = {run_path: models.load_run(run_path, decode) for run_path in dict.fromkeys(chosen)}
     with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
         for run_path in loaded:
             rows = np.flatnonzero(chosen == run_path)
@@ -206,7 +206,7 @@ def main(args):
     ann = drop_unpredictable(annotations(data_dir, ids, categories, source), runs, source)
     ann = drop_unreadable(ann)
 
-    xy = predict_all(ann, runs, args.flip, args.batch_size)
+    xy = predict_all(ann, runs, args.flip, args.batch_size, args.decode)
     done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
     if len(done) < len(ann):
         print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)

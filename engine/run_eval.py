@@ -135,22 +135,30 @@ def finish(run, cfg, model, codec, evaluate, draw):
     result.update(category=cfg["category"], arch=cfg["arch"], preset=cfg["preset"],
                   epoch=state.get("best_epoch"), epochs_trained=state.get("epoch"),
                   train_images=cfg["train_images"], val_images=cfg["val_images"],
-                  parameters=int(model.count_params()))
+                  parameters=models.network_parameters(model))
     run.write_metrics(result)
     draw("best", result)
     return result
 
 
-def evaluate_saved_run(run_path):
-    """Rebuild a run's model from its folder, load its best weights, rescore, rewrite metrics."""
+def evaluate_saved_run(run_path, decode=None):
+    """Rebuild a run's model from its folder, load its best weights, rescore, rewrite metrics.
+
+    With `decode` (a decoder other than the run's own, e.g. "dark"), the figures are only
+    returned: metrics.json and the pictures keep what the run's own decoder gives.
+    """
     run = RunDir(run_path)
     cfg = run.read_config()
     if not (run.best_weights.is_file() or run.last_weights.is_file()):
         raise UsageError(f"{run.path} has no checkpoint to evaluate")
     data_source.check_layout(cfg["data_dir"])
     train, val = data_source.split(cfg, data_source.load_annotations(cfg))
-    run, cfg, model, codec = models.load_run(run.path)
+    run, cfg, model, codec = models.load_run(run.path, decode)
     _, _, meta_ds = data_source.datasets(cfg, codec, train, val)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+    if decode:
+        if run.best_weights.is_file():
+            models.load_weights(model, run.best_weights)
+        return dict(evaluate(), category=cfg["category"], arch=cfg["arch"], decoder=decode)
     return finish(run, cfg, model, codec, evaluate,
                   make_drawer(model, codec, cfg, run, meta_ds, val))

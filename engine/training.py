@@ -42,6 +42,7 @@ class Options:
     backbone: str = None
     stages: int = None
     box: str = None
+    loss: str = None
     weights: str = "none"
     precision: str = "auto"
     resume: bool = False

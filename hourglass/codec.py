@@ -11,14 +11,28 @@ keypoint with no target (absent, or outside the map) has its whole map set to -1
 sentinel the masked loss skips: unlike an all-zero map, it does not teach the network
 that the keypoint is nowhere.
 
-The squared error of a cell is weighted by 1 + peak_weight * target (cfg, 100 in every
-preset). With Newell's plain MSE (peak_weight 0) the ~1000 background cells of a map
-outweigh its ~9 peak cells and the network sits at all-zero maps for a long time:
-on 16 synthetic skirts at the cpu preset, 150 Adam steps left the training NE at
-0.32-0.55 with plain MSE, 0.031 with peak_weight 10 and 0.015 with 100 (the CPM: 0.036).
-On 543 synthetic skirts at the cpu preset (mean shape 0.54): plain MSE ended 28 epochs at
-val NE 1.05; peak_weight 10 was at 0.86 after 8 epochs, 100 at 0.59 after 6 and 0.41
-after 28.
+The loss is Newell's plain MSE (cfg["peak_weight"] 0 in every preset); what makes it
+learn in a short run is the heatmap layers' initialisation, N(0, 0.001) (hourglass/model.py).
+
+Why, measured (issue 13). Until then the heatmap layers started from Keras' Glorot
+default, and with plain MSE the maps went flat (val NE 1.05 after 28 epochs), so the
+squared error of a cell was weighted by 1 + 100 * target, and the hourglass was bimodal:
+a quarter of its points landed on a far-away second peak. The cause is the two together:
+Glorot starts every map as random bumps of about unit height, and with the peak cells
+weighing 101 times the others, the background costs too little for those bumps ever to be
+cleaned away. Started near zero, the maps hold no bump to begin with; the peak weight alone
+still leaves some second peaks, and plain MSE almost none.
+`python run.py --arch hourglass --category skirt` (cpu preset, 28 epochs, default
+synthetic set: 543 train / 97 val skirts, mean shape NE 0.537, seed 0), then
+`python docs/results/hourglass-peaks.py RUN`; "second peak": a local maximum of at least
+half the map's maximum, more than 3 cells from it, in a visible keypoint's last-stack map:
+    64 features, Glorot,      peak_weight 100 (before): val NE 0.360, 24.9% of visible
+                                                         points beyond 0.5, 98.9% second peaks
+    88 features, N(0, 0.001), peak_weight 100:           val NE 0.066, 1.7%, 16.6%
+    88 features, N(0, 0.001), plain MSE (now):           val NE 0.046, 0.9%, 1.1%
+Width is not the cause: with the old init and loss, 128 features (4 x the FLOPs) still
+put a quarter of the points far away (issue 13's measurement, val NE 0.255).
+(88 features, ~0.5 GFLOP, is the cpu budget every method shares; tests/test_budgets.py.)
 
 The interface is engine.codec.Codec; targets, loss, decoding, flip and pictures come from
 engine.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);

@@ -101,7 +101,11 @@ def build_model(num_keypoints, cfg):
         y = _residual(y, features, f"s{s}_res")
         y = layers.Conv2D(features, 1, name=f"s{s}_lin_conv")(y)
         y = _bn_relu(y, f"s{s}_lin")
-        heatmaps = layers.Conv2D(num_keypoints, 1, name=f"s{s}_heatmaps")(y)
+        # Near zero at the start (N(0, 0.001), as Xiao et al.'s code does for its last
+        # layer): the maps start flat at 0, the value of almost every target cell, instead
+        # of at Glorot-sized noise (see hourglass/codec.py for what this changes).
+        heatmaps = layers.Conv2D(num_keypoints, 1, name=f"s{s}_heatmaps",
+                                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))(y)
         # float32 here: under mixed_float16 the maps (and so the loss) would be float16.
         outputs.append(layers.Activation("linear", dtype="float32", name=f"stack{s}")(heatmaps))
         if s < stacks:

@@ -11,9 +11,12 @@ METHOD = Method(
         # DeepPose on an ImageNet backbone (Toshev & Szegedy 2014 used AlexNet).
         "paper": {"backbone": "resnet50", "width": 32, "stages": 1, "box": "input"},
     },
-    options={"backbone": "backbone", "stages": "stages", "box": "box"},
+    options={"backbone": "backbone", "stages": "stages", "box": "box", "loss": "loss"},
     backbones=("simple", "vgg", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169",
                "densenet201"),
     color="#2ca02c",
     marker="^",
+    # Compare shows DeepPose's smooth L1 beside RLE (Li et al. 2021), the regression loss of
+    # the current literature.
+    variants={"rle": {"loss": "rle"}},
 )

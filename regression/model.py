@@ -1,7 +1,8 @@
 """DeepPose (Toshev & Szegedy 2014): a CNN that regresses the keypoints' coordinates.
 
 trunk -> conv1x1 to 16 + BN + ReLU -> flatten -> dense to 2R -> reshape (R, 2), R = K
-(or K + 2 with the garment box, see codec). One stage: DeepPose's cascade of
+(or K + 2 with the garment box, see codec); with cfg["loss"] "rle", a second dense layer
+gives a scale per coordinate and the output is (R, 4) (regression/codec.py). One stage: DeepPose's cascade of
 refining regressors on crops is not built. The output, named `stage1`, is float32
 whatever the precision policy; the model's outputs are a list of that one tensor.
 
@@ -34,13 +35,20 @@ validation predictions are 97 different layouts.
 Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 """
 import keras
-from keras import layers
+from keras import layers, ops
 
 from engine.backbones import build_trunk, imagenet_normalization
 
 CASCADE_ERROR = "regression: only --stages 1 is built (DeepPose's cascade of refining stages is not)"
 HEAD_CHANNELS = 16
 BN_MOMENTUM = 0.9
+
+
+class StopGradient(layers.Layer):
+    """The identity forward, no gradient backward."""
+
+    def call(self, x):
+        return ops.stop_gradient(x)
 
 
 def _conv_bn_relu(x, filters, kernel, name):
@@ -80,7 +88,19 @@ def build_model(num_keypoints, cfg):
 
     x = _conv_bn_relu(features, HEAD_CHANNELS, 1, "head")
     x = layers.Flatten(name="head_flatten")(x)
-    x = layers.Dense(2 * rows, kernel_initializer="zeros", dtype="float32", name="stage1_dense")(x)
+    out = layers.Dense(2 * rows, kernel_initializer="zeros", dtype="float32", name="stage1_dense")(x)
+    if str(cfg.get("loss") or "smoothl1").lower() == "rle":
+        # RLE's scale per coordinate, in (0, 1) of the [-1, 1] frame (regression/codec.py).
+        # It reads the trunk's features without training them: the trunk learns to place
+        # the points, from the coordinates' gradient alone (the ablation is in the codec).
+        sigma = layers.Dense(2 * rows, activation="sigmoid", dtype="float32",
+                             name="stage1_sigma")(StopGradient(name="stage1_sigma_input")(x))
+        out = layers.Concatenate(dtype="float32", name="stage1_mu_sigma")([
+            layers.Reshape((rows, 2), dtype="float32", name="stage1_mu")(out),
+            layers.Reshape((rows, 2), dtype="float32", name="stage1_sigma_rows")(sigma)])
+        columns = 4
+    else:
+        columns = 2
     # float32 here too: under mixed_float16 a default Reshape would cast back to float16.
-    out = layers.Reshape((rows, 2), dtype="float32", name="stage1")(x)
+    out = layers.Reshape((rows, columns), dtype="float32", name="stage1")(out)
     return keras.Model(inputs, [out], name="regression")

@@ -72,3 +72,52 @@ def test_decode_batch_shapes_and_border():
     assert np.allclose(xy[0, 0], [(7 + 0.5) * 4 - 0.5, 0.5 * 4 - 0.5])
     assert np.allclose(xy[1, 2], [(4.25 + 0.5) * 4 - 0.5, (3 + 0.5) * 4 - 0.5])
     assert conf[0, 1] == 0 and conf[1, 2] == 1.0
+
+
+# --- DARK (Zhang et al. 2020) ------------------------------------------------------------------
+@pytest.mark.parametrize("u, v", [(10.37, 7.62), (10.5, 20.5), (3.21, 28.9)])
+def test_dark_finds_a_gaussian_between_cells_within_0_05_cell(u, v):
+    maps = _targets([[_x(u), _x(v), 1]], normalize=False)
+    xy, conf = heatmaps.decode_heatmaps(maps[None], STRIDE, "dark", sigma=1.0)
+    got_u, got_v = heatmaps.to_map(xy[0, 0], STRIDE)
+    assert abs(got_u - u) <= 0.05 and abs(got_v - v) <= 0.05
+    assert conf[0, 0] == pytest.approx(maps.max())
+    # The quarter shift is coarser on the same map.
+    quarter = heatmaps.to_map(heatmaps.decode_heatmaps(maps[None], STRIDE)[0][0, 0], STRIDE)
+    assert max(abs(got_u - u), abs(got_v - v)) < max(abs(quarter[0] - u), abs(quarter[1] - v))
+
+
+@pytest.mark.parametrize("u, v", [(0.3, 12.4), (-0.3, 12.4), (M - 1.2, 5.7), (0.2, M - 1.4)])
+def test_dark_refines_a_peak_on_the_maps_edge(u, v):
+    """The paper's decoder leaves an edge peak on its cell; one-sided differences refine it."""
+    maps = _targets([[_x(u), _x(v), 1]], normalize=False)
+    xy, _ = heatmaps.decode_heatmaps(maps[None], STRIDE, "dark", sigma=1.0)
+    got_u, got_v = heatmaps.to_map(xy[0, 0], STRIDE)
+    assert abs(got_u - u) <= 0.05 and abs(got_v - v) <= 0.05
+
+
+def test_dark_works_on_softmax_maps_and_keeps_flat_ones_on_their_cell():
+    u, v = 12.3, 18.7
+    belief = _targets([[_x(u), _x(v), 1]], normalize=True)     # CPM's maps sum to 1
+    flat = np.zeros((M, M, 1), np.float32)
+    xy, conf = heatmaps.decode_heatmaps(np.stack([belief, flat]), STRIDE, "dark", sigma=1.0)
+    got = heatmaps.to_map(xy[0, 0], STRIDE)
+    assert abs(got[0] - u) <= 0.05 and abs(got[1] - v) <= 0.05
+    assert np.allclose(xy[1, 0], heatmaps.to_input(0, STRIDE)) and conf[1, 0] == 0
+
+
+def test_dark_is_no_worse_than_the_quarter_shift_on_noisy_maps():
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(3, M - 4, (64, 2))
+    maps = np.stack([_targets([[_x(a), _x(b), 1]], normalize=False) for a, b in centres])
+    noisy = maps + rng.normal(0, 0.05, maps.shape).astype(np.float32)
+    errors = {}
+    for decoder in heatmaps.DECODERS:
+        xy, _ = heatmaps.decode_heatmaps(noisy, STRIDE, decoder, sigma=1.0)
+        errors[decoder] = np.abs(heatmaps.to_map(xy[:, 0], STRIDE) - centres).mean()
+    assert errors["dark"] < errors["argmax"]
+
+
+def test_an_unknown_decoder_is_refused():
+    with pytest.raises(ValueError, match="valid decoders: argmax, dark"):
+        heatmaps.decode_heatmaps(np.zeros((1, M, M, 1), np.float32), STRIDE, "soft")

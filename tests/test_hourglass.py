@@ -167,14 +167,13 @@ def test_decode_of_encode_is_within_a_quarter_cell():
     assert np.array_equal(codec.decode(targets[-1])[0], xy)
 
 
-def test_a_few_training_steps_lower_the_loss():
+def test_a_few_training_steps_learn_peaks_not_flat_maps():
+    """The heatmap layers start near zero, so the first loss is about that of flat all-zero
+    maps (Newell's plain MSE); a few Adam steps on eight images must go well below it."""
     keras.utils.set_random_seed(0)
     codec = make_codec(TINY, K)
     net = build_model(K, TINY)
-    # SGD and a pre-built optimizer: tracing Adam's per-variable updates (and tracing twice
-    # when the first step creates the optimizer's variables) would take most of the time.
-    net.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                loss=[codec.loss] * codec.num_stages)
+    net.compile(optimizer=keras.optimizers.Adam(3e-3), loss=[codec.loss] * codec.num_stages)
     net.optimizer.build(net.trainable_variables)
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(4, 60, (8, K, 2)), np.ones((8, K, 1))], -1)
@@ -182,6 +181,8 @@ def test_a_few_training_steps_lower_the_loss():
     images = _images(8, seed=2)
     encoded = [codec.encode(i, k)[1] for i, k in zip(images, keypoints.astype(np.float32))]
     targets = [np.stack(t) for t in zip(*encoded)]
-    history = net.fit(images, targets, batch_size=4, epochs=5, shuffle=False, verbose=0)
+    flat = sum(float(np.mean(keras.ops.convert_to_numpy(codec.loss(t, 0 * t)))) for t in targets)
+    history = net.fit(images, targets, batch_size=4, epochs=20, shuffle=False, verbose=0)
     losses = history.history["loss"]
-    assert np.all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
+    assert np.all(np.isfinite(losses))
+    assert losses[0] == pytest.approx(flat, rel=0.1) and losses[-1] < 0.5 * flat

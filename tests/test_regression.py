@@ -175,3 +175,69 @@ def test_learns_positions_on_a_trivial_set():
     baseline = np.linalg.norm(mean_shape - truth, axis=-1).mean()
     assert xy.std(axis=0).mean() > 3.0          # pixels: the predictions follow the images
     assert error < 0.6 * baseline, (error, baseline)
+
+
+# --- RLE (Li et al. 2021) ----------------------------------------------------------------------
+def _identity_flow():
+    """A flow whose couplings all output 0: it maps e to itself, log p(e) = log N(e; 0, I)."""
+    from regression.flow import PlanarFlow
+    flow = PlanarFlow(name="identity_flow")
+    flow.build()
+    for weight in flow.weights:
+        weight.assign(np.zeros(weight.shape, np.float32))
+    return flow
+
+
+def test_rle_loss_of_a_worked_example():
+    from regression.codec import rle_loss
+    flow = _identity_flow()
+    # one image, two points: the first as worked out below, the second absent
+    y_true = np.array([[[0.0, 0.0, 1.0], [5.0, -5.0, 0.0]]], np.float32)
+    y_pred = np.array([[[0.1, -0.2, 0.5, 0.25], [0.3, 0.3, 0.7, 0.7]]], np.float32)
+    # e = (mu - y) / sigma = (0.2, -0.8); an identity flow's log-density is that of N(0, I)
+    log_sigma = np.log(0.5) + np.log(0.25)
+    flow_term = log_sigma - (-0.5 * (0.2**2 + 0.8**2) - np.log(2 * np.pi))
+    laplace_term = np.log(2 * 0.5) + np.log(2 * 0.25) + 0.2 + 0.8
+    got = keras.ops.convert_to_numpy(rle_loss(y_true, y_pred, flow))
+    assert got.shape == (1,)
+    assert got[0] == pytest.approx(flow_term + laplace_term, abs=1e-5)
+
+
+def test_rle_loss_ignores_absent_points_and_learns_its_flow():
+    from regression.codec import rle_loss
+    codec = make_codec({**TINY, "loss": "rle"}, K)
+    y_true = np.zeros((2, K, 3), np.float32)
+    y_true[..., 2] = 1
+    y_true[0, 1, 2] = 0                                     # absent: no loss, no gradient
+    y_pred = tf.Variable(np.full((2, K, 4), 0.3, np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(rle_loss(y_true, y_pred, codec.flow))
+    grads = tape.gradient(loss, [y_pred, *codec.loss_layer().trainable_variables])
+    assert np.all(grads[0].numpy()[0, 1] == 0) and np.any(grads[0].numpy()[0, 0] != 0)
+    assert any(np.any(g.numpy() != 0) for g in grads[1:])   # the flow is trained too
+    moved = np.array(y_true)
+    moved[0, 1, :2] = 1e6                                   # an absent point's placeholder
+    again = tf.reduce_mean(rle_loss(moved, y_pred, codec.flow))
+    assert float(again) == pytest.approx(float(loss))
+
+
+def test_rle_model_predicts_a_scale_and_decodes_points_and_confidence():
+    cfg = {**TINY, "loss": "rle"}
+    codec = make_codec(cfg, K)
+    out = _only(build_model(K, cfg)(_images(3)))
+    assert out.shape == (3, K, 4) and np.all((out[..., 2:] > 0) & (out[..., 2:] < 1))
+    xy, conf = codec.decode([out])
+    assert xy.shape == (3, K, 2)
+    assert np.allclose(conf, 1 - out[..., 2:].mean(axis=-1))
+    smooth = make_codec(TINY, K)
+    assert smooth.loss_layer() is None and np.all(smooth.decode([out[..., :2]])[1] == 1)
+    assert np.allclose(smooth.decode([out[..., :2]])[0], xy)
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"loss": "l2"}, "valid losses: smoothl1, rle"),
+    ({"decode": "dark"}, "heatmap methods"),
+])
+def test_bad_loss_or_decoder_is_refused(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        make_codec({**TINY, **cfg}, K)
