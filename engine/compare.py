@@ -337,6 +337,26 @@ def table(runs, scored, baseline):
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _with_sd(mean, sd, digits=4):
+    return _num(mean, digits) + ("" if sd is None else f" ± {_num(sd, digits)}")
+
+
+def seed_table(scored):
+    """Per line: each seed's val NE, then every figure of the main table as mean ± sd."""
+    header = ["method", "val NE per seed", "NE per stage (mean ± sd)", "PCK@0.1", "PCK@0.2",
+              f"beyond {FAR}"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|"]
+    for label, summary in scored.items():
+        pck = {t: mean_sd([r["pck"].get(t) for r in summary["seeds"]]) for t in ("0.1", "0.2")}
+        stages = ", ".join(_with_sd(m, sd) for m, sd in zip(summary["ne_per_stage"],
+                                                          summary["ne_per_stage_sd"]))
+        seeds = ", ".join(f"{_num(r['ne'])} (seed {r['cfg'].get('seed', 0)})"
+                          for r in summary["seeds"])
+        lines.append(f"| {label} | {seeds} | {stages} | {_with_sd(*pck['0.1'], 3)} | "
+                     f"{_with_sd(*pck['0.2'], 3)} | {_with_sd(summary['far'], summary['far_sd'], 3)} |")
+    return lines
+
+
 def ranked(scored):
     return sorted((s["ne"], label) for label, s in scored.items() if s["ne"] is not None)
 
@@ -416,10 +436,12 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
     lines += [f"- {entry.label}: no run in `{Path(args.runs_dir) / entry.run_name(args.category, 0)}` "
               f"(add --train to train it)" for entry in runs if entry.label not in scored]
     lines += [""] if len(scored) < len(runs) else []
-    lines += [verdict(scored, baseline), "", *spread_lines(scored), "",
-              "NE: mean distance to the truth over visible keypoints, divided by the image's "
-              "normalising distance; PCK@t: the share of them within t of it; beyond "
-              f"{FAR}: the share farther than {FAR} (on another part of the garment)."]
+    lines += [verdict(scored, baseline), "", *spread_lines(scored), ""]
+    if any(len(summary["seeds"]) > 1 for summary in scored.values()):
+        lines += ["Each seed, and the spread of every figure:", "", *seed_table(scored), ""]
+    lines.append("NE: mean distance to the truth over visible keypoints, divided by the "
+                 "image's normalising distance; PCK@t: the share of them within t of it; "
+                 f"beyond {FAR}: the share farther than {FAR} (on another part of the garment).")
     for decoder in decoders(scored):
         lines.append(f"val NE {decoder}: the same checkpoints decoded with {decoder} "
                      f"(`evaluate --run RUN --decode {decoder}`).")
