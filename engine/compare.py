@@ -15,7 +15,6 @@ and the report says which gaps between methods are larger than that spread.
 import dataclasses
 import datetime
 import itertools
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -49,11 +48,14 @@ class Entry:
     def label(self):
         return f"{self.arch}-{self.variant}" if self.variant else self.arch
 
+    def name(self, seed_index):
+        """The run's --name: the variant, then seed<i> for every seed index but the first."""
+        parts = [self.variant] if self.variant else []
+        parts += [f"seed{seed_index}"] if seed_index else []
+        return "-".join(parts) or None
+
     def run_name(self, category, seed_index):
-        """<category>-<label>, then -seed<i> for every seed index but the first."""
-        suffix = [self.variant] if self.variant else []
-        suffix += [f"seed{seed_index}"] if seed_index else []
-        return run_name(category, self.arch, "-".join(suffix) or None)
+        return run_name(category, self.arch, self.name(seed_index))
 
 
 def entries():
@@ -163,11 +165,10 @@ def train_missing(runs, args, reference, data_dir):
                     epochs=args.epochs or (reference and reference["epochs"]) or None)
     for entry, seeds in runs.items():
         for i in [i for i, run in enumerate(seeds) if run is None]:
-            name = entry.run_name(args.category, i)
-            print(f"compare: training {name} (no run yet)", flush=True)
-            suffix = name[len(run_name(args.category, entry.arch)) + 1:] or None
-            code = training.train(training.Options(arch=entry.arch, name=suffix, seed=seed + i,
-                                                   **dict(entry.options), **settings))
+            print(f"compare: training {entry.run_name(args.category, i)} (no run yet)", flush=True)
+            options = training.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
+                                       **dict(entry.options), **settings)
+            code = training.train(options)
             keras.backend.clear_session()  # the next model starts from a clean graph
             if code:
                 return code
@@ -250,7 +251,9 @@ def summarize(entry, found):
     summary = {"entry": entry, "seeds": found, "names": first["names"]}
     summary["ne"], summary["ne_sd"] = mean_sd([f["ne"] for f in found])
     summary["far"], summary["far_sd"] = mean_sd([f["far"] for f in found])
-    summary["pck"] = {t: mean_sd([f["pck"].get(t) for f in found])[0] for t in first["pck"]}
+    pck = {t: mean_sd([f["pck"].get(t) for f in found]) for t in first["pck"]}
+    summary["pck"] = {t: mean for t, (mean, _) in pck.items()}
+    summary["pck_sd"] = {t: sd for t, (_, sd) in pck.items()}
     per_stage = [mean_sd([f["ne_per_stage"][s] for f in found]) for s in range(stages)]
     summary["ne_per_stage"] = [mean for mean, _ in per_stage]
     summary["ne_per_stage_sd"] = [sd for _, sd in per_stage]
@@ -347,13 +350,13 @@ def seed_table(scored):
               f"beyond {FAR}"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|"]
     for label, summary in scored.items():
-        pck = {t: mean_sd([r["pck"].get(t) for r in summary["seeds"]]) for t in ("0.1", "0.2")}
         stages = ", ".join(_with_sd(m, sd) for m, sd in zip(summary["ne_per_stage"],
                                                           summary["ne_per_stage_sd"]))
         seeds = ", ".join(f"{_num(r['ne'])} (seed {r['cfg'].get('seed', 0)})"
                           for r in summary["seeds"])
-        lines.append(f"| {label} | {seeds} | {stages} | {_with_sd(*pck['0.1'], 3)} | "
-                     f"{_with_sd(*pck['0.2'], 3)} | {_with_sd(summary['far'], summary['far_sd'], 3)} |")
+        pck = [_with_sd(summary["pck"].get(t), summary["pck_sd"].get(t), 3) for t in ("0.1", "0.2")]
+        lines.append(f"| {label} | {seeds} | {stages} | {pck[0]} | {pck[1]} | "
+                     f"{_with_sd(summary['far'], summary['far_sd'], 3)} |")
     return lines
 
 
