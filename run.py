@@ -21,6 +21,7 @@ import sys
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
 VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+from data_tools.augment_settings import AUGMENTERS  # noqa: E402 (no TensorFlow behind it)
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,6 +79,9 @@ def add_train_args(p):
                    help="continue the run folder's training from its last finished epoch")
     p.add_argument("--cache", action="store_true",
                    help="cache letterboxed images in HDF5 so later epochs skip JPEG decoding")
+    p.add_argument("--augmenter", choices=AUGMENTERS, default="tf",
+                   help="tf: read, letterbox and augment in TensorFlow ops, which scale with "
+                   "cores (default); imgaug: OpenCV's letterbox and imgaug, in Python")
     p.add_argument("--strict", action="store_true",
                    help="stop before training if any image is missing or unreadable")
     p.add_argument("--strategy", choices=STRATEGIES,
@@ -162,6 +166,8 @@ def make_parser():
     p.add_argument("--preset", choices=PRESET_NAMES, default="auto")
     p.add_argument("--category", choices=CATEGORIES, default="dress")
     p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="times each input pipeline is timed, taking turns; the best counts")
     p.add_argument("--precision", nargs="+", choices=PRECISIONS,
                    help="default: float32 and mixed_float16 on a GPU, float32 and "
                    "mixed_bfloat16 on a CPU")

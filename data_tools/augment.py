@@ -1,4 +1,4 @@
-"""Keypoint-aware augmentation with imgaug (seed 000's list).
+"""Keypoint-aware augmentation with imgaug (seed 000's list), `--augmenter imgaug`.
 
 Rotation, shift and scale (one `iaa.Affine`), a horizontal flip that swaps
 `_left`/`_right` names, Gaussian blur, additive Gaussian noise and contrast.
@@ -14,18 +14,8 @@ import imgaug.augmenters as iaa
 from imgaug.augmentables.kps import KeypointsOnImage
 
 from data_tools import schema
+from data_tools.augment_settings import DEFAULTS, SOMETIMES, resolve
 from data_tools.letterbox import PAD_VALUE
-
-DEFAULTS = {
-    "rotate": 20.0,         # degrees, uniform in ±rotate
-    "shift": 0.1,           # fraction of the side, uniform in ±shift on each axis
-    "scale": (0.8, 1.2),    # zoom range (same factor on both axes)
-    "flip": 0.5,            # probability of a horizontal flip (swaps left/right names)
-    "blur": 1.0,            # max Gaussian sigma in pixels, applied half the time
-    "noise": 0.03,          # max noise std as a fraction of 255, applied half the time
-    "contrast": (0.75, 1.25),  # linear contrast range, applied 30% of the time
-}
-_SOMETIMES = {"blur": 0.5, "noise": 0.5, "contrast": 0.3}
 
 ABSENT = np.float32(-1)
 
@@ -42,33 +32,25 @@ class Augmenter:
     """
 
     def __init__(self, cfg=None):
-        cfg = dict(cfg or {})
-        unknown = set(cfg) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown augmentation setting(s) {sorted(unknown)}; "
-                             f"known: {sorted(DEFAULTS)}")
-        self.cfg = {**DEFAULTS, **cfg}
+        self.cfg = resolve(cfg)
 
     def __repr__(self):
         return f"Augmenter({self.cfg})"
 
     def _geometric(self, flip, seeds):
         c = self.cfg
-        steps = [iaa.Fliplr(1.0, seed=next(seeds))] if flip else []
         scale = tuple(c["scale"]) if c["scale"] else (1.0, 1.0)
-        if c["rotate"] or c["shift"] or scale != (1.0, 1.0):
-            shift = float(c["shift"] or 0)
-            steps.append(iaa.Affine(
-                rotate=(-float(c["rotate"] or 0), float(c["rotate"] or 0)),
-                translate_percent={"x": (-shift, shift), "y": (-shift, shift)},
-                scale=scale, order=1, mode="constant", cval=PAD_VALUE, seed=next(seeds)))
-        return steps
+        rotate = float(c["rotate"] or 0)
+        shift = float(c["shift"] or 0)
+        moves = rotate or shift or scale != (1.0, 1.0)
+        return _geometric_steps(flip, (-rotate, rotate) if moves else None, scale,
+                                (-shift, shift), (-shift, shift), seeds)
 
     def _photometric(self, seeds):
         c = self.cfg
 
         def sometimes(name, augmenter):
-            return iaa.Sometimes(_SOMETIMES[name], augmenter, seed=next(seeds))
+            return iaa.Sometimes(SOMETIMES[name], augmenter, seed=next(seeds))
 
         steps = []
         if c["blur"]:
@@ -113,8 +95,36 @@ def augment(image, keypoints, names, rng_seed, augmenter=None):
     return _apply(augmenter or _DEFAULT, image, keypoints, names, rng_seed)
 
 
+def _geometric_steps(flip, rotate, scale, shift_x, shift_y, seeds):
+    """imgaug's steps for a flip, then one affine move about the image centre.
+
+    rotate (degrees), scale, shift_x, shift_y (fractions of the side): numbers, or
+    (low, high) ranges imgaug draws from uniformly; rotate None: no affine move.
+    """
+    steps = [iaa.Fliplr(1.0, seed=next(seeds))] if flip else []
+    if rotate is not None:
+        steps.append(iaa.Affine(
+            rotate=rotate, translate_percent={"x": shift_x, "y": shift_y}, scale=scale,
+            order=1, mode="constant", cval=PAD_VALUE, seed=next(seeds)))
+    return steps
+
+
+def apply_geometry(image, keypoints, names, flip, rotate, scale, shift_x, shift_y):
+    """One given move (no randomness): a horizontal flip if `flip`, then a rotation by
+    `rotate` degrees and a zoom by `scale` about the centre, then a shift by
+    (shift_x, shift_y) fractions of the side. Returns (image, keypoints) as `augment`."""
+    seeds = iter(range(1, 4))
+    pipeline = iaa.Sequential(_geometric_steps(
+        flip, float(rotate), float(scale), float(shift_x), float(shift_y), seeds), seed=0)
+    return _run(pipeline, bool(flip), image, keypoints, names)
+
+
 def _apply(augmenter, image, keypoints, names, rng_seed):
     pipeline, flipped = augmenter.pipeline(rng_seed)
+    return _run(pipeline, flipped, image, keypoints, names)
+
+
+def _run(pipeline, flipped, image, keypoints, names):
     keypoints = np.asarray(keypoints, np.float32)
     present = keypoints[:, 2] >= 0
     # Only present points go through imgaug, so absent ones cannot be moved.

@@ -4,6 +4,10 @@
     cache, letterbox, keypoints to input pixels, augment (training) → ignore_errors
     → encode (optional) → batch → prefetch
 
+The map is TensorFlow ops by default (tf_images, tf_augment: one matrix per image for
+the letterbox and the augmentation, one resampling), or OpenCV and imgaug in Python
+with augmenter="imgaug".
+
 Keypoints leave the pipeline in input pixels (pixel centres at integers), absent
 points as (-1, -1, -1); `letterbox.to_original` maps predictions back.
 """
@@ -18,7 +22,8 @@ import tensorflow as tf
 
 from data_tools import augment as augment_lib
 from data_tools import cache as cache_lib
-from data_tools import letterbox, schema
+from data_tools import letterbox, schema, tf_augment, tf_images
+from data_tools.augment_settings import AUGMENTERS
 from data_tools.errors import DataError
 
 SPLIT_RULE = "val if zlib.crc32(image_id.encode('utf-8')) / 2**32 < val_fraction"
@@ -56,11 +61,19 @@ def _check_image(path):
     return None
 
 
-def scan_images(ann, workers=None):
-    """[(image_id, reason)] for every image that is missing, empty or undecodable."""
+def scan_images(ann, workers=None, how="opencv"):
+    """[(image_id, reason)] for every image that is missing, empty or that the reader
+    `how` ("opencv" or "tf", as LETTERBOX_OF says) cannot decode."""
     paths = [ann.image_path(i) for i in range(len(ann))]
-    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:  # cv2 releases the GIL
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:  # both release the GIL
         reasons = list(pool.map(_check_image, paths))
+        if how == "tf":
+            # Only what OpenCV reads goes on to tf.io: libjpeg, inside TensorFlow, prints
+            # its complaints about a broken file straight to stderr.
+            readable = [n for n, reason in enumerate(reasons) if reason is None]
+            for n, reason in zip(readable, pool.map(tf_images.check_file,
+                                                    [paths[n] for n in readable])):
+                reasons[n] = reason
     return [(image_id, r) for image_id, r in zip(ann.image_ids, reasons) if r]
 
 
@@ -135,11 +148,66 @@ class _Loader:
         return image, points, np.asarray(transform, np.float32)
 
 
+# ---------------------------------------------------------------- the TF reader
+
+def _tf_loader(names, size, augmenter=None, reader=None):
+    """The map function of the TensorFlow path: (path, keypoints, index, random draw) →
+    (float32 image in [0, 255], input-pixel keypoints, transform), in graph ops only,
+    except a cache's row lookup.
+
+    The letterbox and the augmentation are one matrix, so the pixels are resampled once.
+    """
+    def read_file(path, index):
+        image, height, width, reduction = tf_images.decode(tf.io.read_file(path), size)
+        transform = tf_images.letterbox_transform(height, width, size)
+        to_input = tf_images.letterbox_matrix(transform) @ tf_images.reduction_matrix(reduction)
+        return image, to_input, transform
+
+    def read_cache(path, index):
+        # The cache holds letterboxed images already: a row lookup, not worth a TF reader.
+        image, transform = tf.numpy_function(reader.get, [index], [tf.uint8, tf.float32],
+                                             stateful=False)
+        image = tf.ensure_shape(image, (size, size, 3))
+        return image, tf.eye(3), tf.ensure_shape(transform, (3,))
+
+    read = read_file if reader is None else read_cache
+
+    def load(path, keypoints, index, random_value):
+        image, to_input, transform = read(path, index)
+        points = tf_images.move_points(keypoints, tf_images.letterbox_matrix(transform), size)
+        if augmenter is not None:
+            seed = tf.stack([random_value, index])
+            image, points = augmenter(image, to_input, points, names, seed, size)
+        elif reader is None:
+            # Whole grey levels, as a cached image holds: --cache changes nothing.
+            image = tf.round(tf_images.warp(image, to_input, size))
+        return tf.cast(image, tf.float32), points, transform
+    return load
+
+
+def _numpy_loader(names, size, augmenter=None, reader=None):
+    """The map function of the imgaug path: OpenCV's letterbox and imgaug, in Python."""
+    loader = _Loader(names, size, augmenter, reader)
+
+    def load(path, keypoints, index, random_value):
+        image, points, transform = tf.numpy_function(
+            loader, [path, keypoints, index, random_value], [tf.uint8, tf.float32, tf.float32],
+            stateful=False)
+        # numpy_function forgets shapes; the model and encode need them.
+        image = tf.ensure_shape(image, (size, size, 3))
+        return (tf.cast(image, tf.float32), tf.ensure_shape(points, (len(names), 3)),
+                tf.ensure_shape(transform, (3,)))
+    return load
+
+
 # ---------------------------------------------------------------- the dataset
 
+LETTERBOX_OF = {"tf": "tf", "imgaug": "opencv"}  # whose letterbox each path reads with
+
+
 def make_dataset(ann, names, input_size, batch_size, encode=None, training=False, seed=0,
-                 augment_cfg=None, cache_path=None, drop_remainder=False, with_meta=False,
-                 shard=None, deterministic=True):
+                 augment_cfg=None, augmenter="tf", cache_path=None, drop_remainder=False,
+                 with_meta=False, shard=None, deterministic=True):
     """A batched, prefetched tf.data.Dataset of the images in `ann`.
 
     names: keypoint names the model predicts (a category's subset or all 24).
@@ -150,6 +218,10 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     Training shuffles and augments, deterministically for a given seed (a new
     order and new augmentations each epoch). Filter `ann` with scan_images first;
     a bad image that slips through is dropped (with a warning), not fatal.
+    augmenter: "tf" reads, letterboxes and augments in TensorFlow ops (tf_images,
+    tf_augment), so the map scales with cores; "imgaug" letterboxes with OpenCV and
+    augments with imgaug in Python. Both read evaluation images the same way they
+    read training images, so a model is scored on what it was taught on.
     shard: (count, index) keeps every count-th image from index on, before any
     decoding, so each worker of a multi-worker run reads only its own part.
     deterministic=False (`--fast`) lets parallel maps hand out elements as they
@@ -157,15 +229,22 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     """
     if encode is not None and with_meta:
         raise ValueError("with_meta is for evaluation and pictures; it takes no encode")
+    if augmenter not in AUGMENTERS:
+        raise ValueError(f"unknown augmenter {augmenter!r}; known: {', '.join(AUGMENTERS)}")
     if len(ann) == 0:
         raise DataError("no images to make a dataset from", getattr(ann, "csv_path", None))
     names = list(names)
     size = int(input_size)
     keypoints = own_keypoints(ann, names)
     paths = [str(ann.image_path(i)) for i in range(len(ann))]
-    reader = cache_lib.open_cache(cache_path, ann, size) if cache_path else None
-    augmenter = augment_lib.make_augmenter(augment_cfg) if training else None
-    loader = _Loader(names, size, augmenter, reader)
+    reader = (cache_lib.open_cache(cache_path, ann, size, how=LETTERBOX_OF[augmenter])
+              if cache_path else None)
+    if augmenter == "tf":
+        load_element = _tf_loader(names, size, tf_augment.Augmenter(augment_cfg)
+                                  if training else None, reader)
+    else:
+        load_element = _numpy_loader(names, size, augment_lib.make_augmenter(augment_cfg)
+                                     if training else None, reader)
 
     ds = tf.data.Dataset.from_tensor_slices((paths, keypoints, np.arange(len(ann), dtype=np.int64)))
     if training:
@@ -181,23 +260,17 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
 
     def load(element, random_value):
         path, orig, index = element
-        image, points, transform = tf.numpy_function(
-            loader, [path, orig, index, random_value], [tf.uint8, tf.float32, tf.float32],
-            stateful=False)
-        # numpy_function forgets shapes; the model and encode need them.
-        image.set_shape((size, size, 3))
-        points.set_shape((len(names), 3))
-        transform.set_shape((3,))
-        out = {"image": tf.cast(image, tf.float32) / 255.0, "keypoints": points}
+        image, points, transform = load_element(path, orig, index, random_value)
+        image = image / 255.0
+        if encode is not None:  # in the same map: one hand-over fewer per image
+            return encode(image, points)
+        out = {"image": image, "keypoints": points}
         if with_meta:
             out.update(orig_keypoints=orig, transform=transform, index=index)
         return out
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.ignore_errors(log_warning=True)
-    if encode is not None:
-        ds = ds.map(lambda d: encode(d["image"], d["keypoints"]),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     # Sharding is done above, by image, before decoding; tf.distribute must not redo it.
     options = tf.data.Options()

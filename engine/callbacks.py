@@ -19,7 +19,7 @@ from engine import interrupts
 
 
 class EpochEnd(keras.callbacks.Callback):
-    def __init__(self, run, evaluate, draw, history, state, train_images):
+    def __init__(self, run, evaluate, draw, history, state, train_images, batch_size):
         super().__init__()
         self.run = run
         self.evaluate = evaluate        # () -> metrics dict with ne, ne_per_stage
@@ -27,14 +27,18 @@ class EpochEnd(keras.callbacks.Callback):
         self.history = history          # rows so far (resume keeps them)
         self.state = state              # {"epoch", "best_ne", "best_epoch"}
         self.train_images = train_images
+        self.batch_size = batch_size
         self.nan_epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self.started = time.perf_counter()
-        self.train_seconds = None
+        self.first_step_end = None
+        self.train_rate = None
 
     def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self.first_step_end = time.perf_counter()
         interrupts.check()  # Ctrl-C or SIGTERM, if its exception was lost on the way
         # Keras checks stop_training after every batch, so a NaN mid-epoch does not
         # run on to the epoch's end (on_epoch_end still comes, and writes nothing).
@@ -45,8 +49,15 @@ class EpochEnd(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         # Validation runs inside the epoch; the throughput counts training alone.
-        if self.train_seconds is None:
-            self.train_seconds = time.perf_counter() - self.started
+        if self.train_rate is None:
+            self.train_rate = self._rate(time.perf_counter())
+
+    def _rate(self, now):
+        """Training images/s from the end of the epoch's first step: that step also
+        compiles (epoch 1) or waits for the pipeline to refill, which is not the rate."""
+        if self.first_step_end is not None and self.train_images > self.batch_size:
+            return (self.train_images - self.batch_size) / max(now - self.first_step_end, 1e-9)
+        return self.train_images / max(now - self.started, 1e-9)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -55,7 +66,7 @@ class EpochEnd(keras.callbacks.Callback):
             self.nan_epoch = epoch + 1
             self.model.stop_training = True
             return
-        train_seconds = self.train_seconds or (time.perf_counter() - self.started)
+        train_rate = self.train_rate or self._rate(time.perf_counter())
         result = self.evaluate()
         row = {"epoch": epoch + 1}
         row.update({k: f"{float(v):.6g}" for k, v in sorted(logs.items())
@@ -64,7 +75,7 @@ class EpochEnd(keras.callbacks.Callback):
             row[f"val_ne_stage{s}"] = _fmt(ne)
         row["val_ne"] = _fmt(result["ne"])
         row["learning_rate"] = f"{float(np.asarray(self.model.optimizer.learning_rate)):.6g}"
-        row["images_per_s"] = f"{self.train_images / max(train_seconds, 1e-9):.1f}"
+        row["images_per_s"] = f"{train_rate:.1f}"
         row["epoch_seconds"] = f"{time.perf_counter() - self.started:.1f}"
 
         self.run.save_weights(self.model, self.run.last_weights)

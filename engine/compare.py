@@ -194,7 +194,8 @@ def rescore(run, val, layout):
     import keras
     run, cfg, model, codec = models.load_run(run.path)
     names, size = cfg["names"], cfg["input_size"]
-    meta_ds = pipeline.make_dataset(val, names, size, cfg["batch_size"], with_meta=True)
+    meta_ds = pipeline.make_dataset(val, names, size, cfg["batch_size"], with_meta=True,
+                                    augmenter=data_source.augmenter_of(cfg))
     prediction = run_eval.predict(model, codec, meta_ds)
     result = run_eval.score(prediction, val.categories, names, layout, size)
     entry = with_curve(result, prediction["stage_xy"][-1], prediction, val, names)

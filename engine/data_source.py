@@ -67,7 +67,7 @@ def load_annotations(cfg, strict=False, run=None):
     ann = fashion_csv.read_annotations(csv_path).of_category(cfg["category"])
     if len(ann) == 0:
         raise DataError(f"no images of category {cfg['category']!r}", csv_path)
-    faults = pipeline.scan_images(ann)
+    faults = pipeline.scan_images(ann, how=pipeline.LETTERBOX_OF[augmenter_of(cfg)])
     if faults:
         if strict:
             image_id, reason = faults[0]
@@ -80,6 +80,12 @@ def load_annotations(cfg, strict=False, run=None):
         if run:
             run.write_skipped(faults)
     return ann
+
+
+def augmenter_of(cfg):
+    """The run's augmenter, which also reads its evaluation images; runs made before the
+    TensorFlow one existed used imgaug and OpenCV."""
+    return cfg.get("augmenter", "imgaug")
 
 
 def split(cfg, ann):
@@ -103,7 +109,7 @@ def datasets(cfg, codec, train, val, shard=None, fast=False):
     worker reads its own share of the training and validation images; the evaluation
     set is whole on every worker.
     """
-    common = dict(names=cfg["names"], input_size=cfg["input_size"],
+    common = dict(names=cfg["names"], input_size=cfg["input_size"], augmenter=augmenter_of(cfg),
                   batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
                                      augment_cfg=cfg["augment"], shard=shard,

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from data_tools import fashion_csv, letterbox, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import models, pictures, run_eval
+from engine import data_source, models, pictures, run_eval
 from engine.codec import stage_arrays
 from engine.run_dir import RunDir
 
@@ -140,7 +140,8 @@ def predict_run(loaded, ann, flip, batch_size, bar):
     in original pixels (NaN for an image the pipeline dropped) and the run's K names."""
     _, cfg, model, codec = loaded
     names = list(cfg["names"])
-    dataset = pipeline.make_dataset(ann, names, cfg["input_size"], batch_size, with_meta=True)
+    dataset = pipeline.make_dataset(ann, names, cfg["input_size"], batch_size, with_meta=True,
+                                    augmenter=data_source.augmenter_of(cfg))
     xy = np.full((len(ann), len(names), 2), np.nan, np.float32)
     for batch in dataset:
         points = predict_batch(model, codec, np.asarray(batch["image"]), names, flip)

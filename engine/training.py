@@ -47,6 +47,7 @@ class Options:
     precision: str = "auto"
     resume: bool = False
     cache: bool = False
+    augmenter: str = "tf"
     strict: bool = False
     strategy: str = "auto"
     fast: bool = False
@@ -71,6 +72,7 @@ def new_config(options, gpu):
     cfg["weights"] = options.weights
     cfg["precision"] = models.pick_precision(options.precision, gpu)
     cfg.update(category=options.category, seed=options.seed, cache=options.cache,
+               augmenter=options.augmenter,
                names=list(schema.keypoint_names(options.category)),
                val_fraction=data_source.VAL_FRACTION,
                split_rule=pipeline.SPLIT_RULE)
@@ -171,16 +173,26 @@ def run_training(options, placement, run, source, cfg):
     evaluate = run_eval.make_evaluator(cfg, predictor, codec, train, val, meta_ds)
     draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val)
     from engine.callbacks import EpochEnd
-    epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train))
+    epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"])
     callbacks = [epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
         strategy_lib.prepare_fit(model, placement, val_ds)
         with placement.strategy.scope():
-            # Repeated datasets with explicit step counts: Keras then knows an epoch's length.
-            model.fit(train_ds.repeat(), validation_data=val_ds.repeat(), epochs=cfg["epochs"],
+            # Repeated datasets with explicit step counts: Keras then knows an epoch's
+            # length, and every replica and worker takes as many steps.
+            validation_steps = math.ceil(len(val) / cfg["batch_size"])
+            validation = val_ds.repeat()
+            if placement.replicas == 1:
+                # Keras drops the validation iterator after each evaluation; dropping one
+                # that had prefetched ahead through imgaug's numpy_functions stalled the
+                # next epoch by up to 10 s (the alternating images/s). A finite pass has
+                # nothing in flight. (tf.distribute splits a finite set's last, partial
+                # batch unevenly over replicas, and fails on it.)
+                validation = validation.take(validation_steps)
+            model.fit(train_ds.repeat(), epochs=cfg["epochs"],
                       steps_per_epoch=math.ceil(len(train) / cfg["batch_size"]),
-                      validation_steps=math.ceil(len(val) / cfg["batch_size"]),
+                      validation_data=validation, validation_steps=validation_steps,
                       initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
                       verbose=1 if sys.stdout.isatty() else 2)
     if epoch_end.nan_epoch is not None:

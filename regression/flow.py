@@ -25,11 +25,12 @@ HIDDEN = 64          # width of each coupling's two hidden layers
 
 
 def _net(name, last_activation=None):
-    """2 -> HIDDEN -> HIDDEN -> 1 (the one coordinate a coupling moves)."""
+    """2 -> HIDDEN -> HIDDEN -> 1 (the one coordinate a coupling moves), in float32
+    under any mixed-precision policy: it is part of the loss."""
     return keras.Sequential([
-        layers.Dense(HIDDEN, activation="leaky_relu", name=f"{name}_1"),
-        layers.Dense(HIDDEN, activation="leaky_relu", name=f"{name}_2"),
-        layers.Dense(1, activation=last_activation, name=f"{name}_out"),
+        layers.Dense(HIDDEN, activation="leaky_relu", name=f"{name}_1", dtype="float32"),
+        layers.Dense(HIDDEN, activation="leaky_relu", name=f"{name}_2", dtype="float32"),
+        layers.Dense(1, activation=last_activation, name=f"{name}_out", dtype="float32"),
     ], name=name)
 
 
@@ -37,7 +38,7 @@ class PlanarFlow(layers.Layer):
     """log_prob(e): the flow's log-density of 2-D points e (..., 2), float32 (...)."""
 
     def __init__(self, couplings=COUPLINGS, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})
         self.couplings = couplings
         self.scales = [_net(f"{self.name}_s{i}", "tanh") for i in range(couplings)]
         self.shifts = [_net(f"{self.name}_t{i}") for i in range(couplings)]

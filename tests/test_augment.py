@@ -1,13 +1,27 @@
 import numpy as np
 import pytest
 
-from data_tools import schema
-from data_tools.augment import DEFAULTS, augment, make_augmenter
+from data_tools import augment as imgaug_augment
+from data_tools import schema, tf_augment
+from data_tools.augment_settings import DEFAULTS
 
 NAMES = list(schema.keypoint_names("trousers"))  # 3 left/right pairs and the crotch
 OFF = {"rotate": 0, "shift": 0, "scale": (1, 1), "flip": 0,
        "blur": 0, "noise": 0, "contrast": 0}
 ABSENT = [-1, -1, -1]
+
+
+@pytest.fixture(params=["tf", "imgaug"])
+def augmenter(request):
+    """(make_augmenter, augment) of each augmenter: both must behave alike."""
+    if request.param == "imgaug":
+        return imgaug_augment.make_augmenter, imgaug_augment.augment
+
+    def make(cfg):
+        resolved = tf_augment.Augmenter(cfg)
+        return lambda image, keypoints, names, rng_seed: tf_augment.augment(
+            image, keypoints, names, rng_seed, resolved)
+    return make, tf_augment.augment
 
 
 def _points(*xyv):
@@ -24,7 +38,8 @@ def _dots(size, keypoints, sigma=1.2):
     return np.repeat((image * 255).round().astype(np.uint8)[..., None], 3, axis=2)
 
 
-def test_flip_mirrors_coordinates_and_swaps_names():
+def test_flip_mirrors_coordinates_and_swaps_names(augmenter):
+    make_augmenter, _ = augmenter
     size = 64
     image = np.random.default_rng(0).integers(0, 255, (size, size, 3), np.uint8)
     # waistband_left present, waistband_right absent, the rest present.
@@ -54,7 +69,8 @@ def by_name_of(points, name):
     return points[NAMES.index(name)]
 
 
-def test_no_flip_with_probability_zero():
+def test_no_flip_with_probability_zero(augmenter):
+    make_augmenter, _ = augmenter
     image = np.zeros((32, 32, 3), np.uint8)
     keypoints = _points(*[(3 + 3 * i, 7, 1) for i in range(len(NAMES))])
     for seed in range(20):
@@ -63,7 +79,8 @@ def test_no_flip_with_probability_zero():
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_keypoints_move_with_the_pixels(seed):
+def test_keypoints_move_with_the_pixels(seed, augmenter):
+    make_augmenter, _ = augmenter
     size = 128
     keypoints = _points((40, 40, 1), (88, 40, 1), (64, 64, 0), (40, 88, 1),
                         (64, 96, 1), (88, 88, 1), (52, 72, 1))
@@ -79,7 +96,8 @@ def test_keypoints_move_with_the_pixels(seed):
         assert np.hypot(cx - 4 + wx - x, cy - 4 + wy - y) <= 1.5
 
 
-def test_point_pushed_out_becomes_absent():
+def test_point_pushed_out_becomes_absent(augmenter):
+    make_augmenter, _ = augmenter
     keypoints = _points((2, 64, 1), (64, 64, 1), *[(-1, -1, -1)] * (len(NAMES) - 2))
     zoom = make_augmenter({**OFF, "scale": (2.0, 2.0)})
     _, out = zoom(np.zeros((128, 128, 3), np.uint8), keypoints, NAMES, 0)
@@ -89,7 +107,8 @@ def test_point_pushed_out_becomes_absent():
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_absent_stays_absent_under_full_augmentation(seed):
+def test_absent_stays_absent_under_full_augmentation(seed, augmenter):
+    _, augment = augmenter
     keypoints = _points((30, 30, 1), (-1, -1, -1), (64, 64, 1), (-1, -1, -1),
                         (40, 90, 0), (90, 90, 1), (-1, -1, -1))
     _, out = augment(np.full((128, 128, 3), 60, np.uint8), keypoints, NAMES, seed)
@@ -101,7 +120,8 @@ def test_absent_stays_absent_under_full_augmentation(seed):
     assert set(present[:, 2]) <= {0.0, 1.0}
 
 
-def test_same_seed_same_output_and_seeds_differ():
+def test_same_seed_same_output_and_seeds_differ(augmenter):
+    _, augment = augmenter
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (96, 96, 3), np.uint8)
     keypoints = _points(*[(20 + 8 * i, 30 + 5 * i, 1) for i in range(len(NAMES))])
@@ -114,7 +134,8 @@ def test_same_seed_same_output_and_seeds_differ():
     assert a_img.dtype == np.uint8 and a_kp.dtype == np.float32
 
 
-def test_unknown_setting_is_refused():
+def test_unknown_setting_is_refused(augmenter):
+    make_augmenter, _ = augmenter
     with pytest.raises(ValueError, match="rotation"):
         make_augmenter({"rotation": 10})
     assert set(DEFAULTS) >= {"rotate", "shift", "scale", "flip", "blur", "noise", "contrast"}

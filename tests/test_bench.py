@@ -1,10 +1,12 @@
 """`run.py bench`, and the property its GPU figures rest on: models, losses and output
 layers run under JAX with TensorFlow unimportable. Timings are printed, never asserted."""
 import json
+import os
 import subprocess
 import sys
 
 import keras
+import pytest
 
 from engine import bench, registry
 from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
@@ -12,16 +14,29 @@ from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
 
 def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
     out = tmp_path / "bench.json"
-    result = run_cli("bench", "--arch", "cpm", "--preset", "tiny", "--steps", 1,
+    result = run_cli("bench", "--arch", "cpm", "--preset", "tiny", "--steps", 1, "--rounds", 1,
                      "--precision", "float32", "--data-dir", synthetic, "--json", out)
     assert result.returncode == 0, result.stderr
     assert "machine:" in result.stdout and "CPU cores" in result.stdout
-    for row in ("| tf.data (as trained) |", "| tf.data, --fast |",
-                "| tf.data from the HDF5 cache (--cache) |",
-                "| training step (in memory) | float32 |"):
-        assert row in result.stdout
+    every = f"{os.cpu_count()} threads"
+    grid = {f"{augmenter}, {size} px, {threads}" for augmenter in ("tf", "imgaug")
+            for size in (128, 256) for threads in ("1 thread", every)}
+    extras = ["tf, 64 px, --fast", "tf, 64 px, without augmentation",
+              "tf, 64 px, from the HDF5 cache (--cache)"]
+    for row in [*grid, *extras]:
+        assert f"| {row} |" in result.stdout
+    assert "| training step (in memory) | float32 |" in result.stdout
     figures = json.loads(out.read_text())
+    assert set(figures["pipeline"]) == grid | set(extras)
     assert all(rate > 0 for rate in figures["pipeline"].values())
+    for augmenter in ("tf", "imgaug"):
+        summary = figures["pipeline_summary"][augmenter]
+        one = figures["pipeline"][f"{augmenter}, 256 px, 1 thread"]
+        assert summary["per_core_256"] == one
+        assert summary["speedup"] == pytest.approx(
+            figures["pipeline"][f"{augmenter}, 256 px, {every}"] / one)
+        assert f"pipeline, {augmenter} at 256 px: {one:.0f} images/s per core" in result.stdout
+    assert "tf / imgaug" in result.stdout
     step = figures["training"]["float32"]
     assert step["images_per_s"] > 0 and 0 < step["share_of_matmul"]
     assert step["flops_per_image"] == bench.forward_flops(_tiny_cpm())

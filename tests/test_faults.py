@@ -126,7 +126,7 @@ def test_nan_in_the_middle_of_an_epoch_stops_at_that_batch(tmp_path):
     epoch_end = EpochEnd(run, lambda: {"ne": 0.1, "ne_per_stage": [0.1],
                                        "mean_shape_ne": 0.1},
                          lambda *a: None, [], {"epoch": 0, "best_ne": None,
-                                               "best_epoch": None}, 40)
+                                               "best_epoch": None}, 40, 4)
     model.fit(x, np.zeros((40, 1), "float32"), batch_size=4, epochs=3, shuffle=False,
               verbose=0, callbacks=[epoch_end, CountBatches()])
     assert epoch_end.nan_epoch == 1

@@ -203,30 +203,35 @@ def test_epochs_differ_in_order_and_augmentation(ann):
     assert not np.array_equal(e1["image"], e2["image"])
 
 
+@pytest.mark.parametrize("augmenter", pipeline.AUGMENTERS)
 @pytest.mark.parametrize("cached", [False, True])
-def test_bad_image_is_dropped_not_fatal(tmp_path, cached):
+def test_bad_image_is_dropped_not_fatal(tmp_path, cached, augmenter):
     ann = _write_dataset(tmp_path, SHAPES[:4])
     ann.image_path(2).write_bytes(b"junk")
     cache_path = tmp_path / "cache.h5" if cached else None
     batches = list(pipeline.make_dataset(ann, NAMES, SIZE, batch_size=2, with_meta=True,
-                                         cache_path=cache_path))
+                                         cache_path=cache_path, augmenter=augmenter))
     seen = np.concatenate([b["index"].numpy() for b in batches])
     np.testing.assert_array_equal(seen, [0, 1, 3])
 
 
-def test_cache_gives_the_same_images(ann, tmp_path):
+@pytest.mark.parametrize("augmenter", pipeline.AUGMENTERS)
+def test_cache_gives_the_same_images(ann, tmp_path, augmenter):
+    """Each reader caches its own letterbox, so --cache changes no pixel."""
     path = tmp_path / "cache.h5"
-    plain = _first(pipeline.make_dataset(ann, NAMES, SIZE, len(ann), with_meta=True))
+    plain = _first(pipeline.make_dataset(ann, NAMES, SIZE, len(ann), with_meta=True,
+                                         augmenter=augmenter))
     cached = _first(pipeline.make_dataset(ann, NAMES, SIZE, len(ann), with_meta=True,
-                                          cache_path=path))
+                                          cache_path=path, augmenter=augmenter))
     assert path.is_file() and not list(path.parent.glob(".cache.h5.*"))
     for key in plain:
         np.testing.assert_array_equal(plain[key], cached[key], err_msg=key)
+    how = pipeline.LETTERBOX_OF[augmenter]
 
     # A subset (e.g. the val split) reads the same file by image id, no rebuild.
     stamp = path.stat().st_mtime_ns
     subset = ann.select([4, 1])
-    reader = cache.open_cache(path, subset, SIZE, progress=False)
+    reader = cache.open_cache(path, subset, SIZE, progress=False, how=how)
     np.testing.assert_allclose(reader.get(0)[0], plain["image"][4].numpy() * 255, atol=1e-3)
     assert path.stat().st_mtime_ns == stamp
 
@@ -237,15 +242,19 @@ def test_cache_gives_the_same_images(ann, tmp_path):
 
     # Opening for images it lacks (train, then val) grows it to hold both.
     grown = tmp_path / "grown.h5"
-    cache.open_cache(grown, ann.select([0, 1]), SIZE, progress=False)
-    reader = cache.open_cache(grown, ann.select([2, 3]), SIZE, progress=False)
+    cache.open_cache(grown, ann.select([0, 1]), SIZE, progress=False, how=how)
+    reader = cache.open_cache(grown, ann.select([2, 3]), SIZE, progress=False, how=how)
     np.testing.assert_allclose(reader.get(1)[0], plain["image"][3].numpy() * 255, atol=1e-3)
     with h5py.File(grown, "r") as f:
         assert sorted(f["image_ids"].asstr()[()]) == sorted(ann.image_ids[:4])
 
-    # Another input size rebuilds it.
-    reader = cache.open_cache(path, ann, 32, progress=False)
+    # Another input size rebuilds it, and so does the other reader's letterbox.
+    reader = cache.open_cache(path, ann, 32, progress=False, how=how)
     assert reader.get(0)[0].shape == (32, 32, 3)
+    other = next(h for h in cache.LETTERBOXES if h != how)
+    cache.open_cache(path, ann, 32, progress=False, how=other)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["letterbox"] == other
 
 
 def test_joint_model_mask_hides_other_categories_keypoints(tmp_path):

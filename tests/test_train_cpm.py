@@ -2,6 +2,7 @@
 import csv
 import json
 
+import h5py
 import pytest
 
 from tests.conftest import assert_one_line_error, run_cli, run_here
@@ -109,10 +110,24 @@ def test_default_synthetic_set_is_generated_once(tmp_path):
     assert (tmp_path / "runs" / "dress-cpm-2").is_dir()  # a second run never overwrites
 
 
-def test_hdf5_cache_run(synthetic, tmp_path):
+def test_hdf5_cache_run_with_the_imgaug_augmenter(synthetic, tmp_path):
+    """`--augmenter imgaug`: OpenCV letterboxes (into the cache too) and imgaug augments;
+    the run remembers it, so evaluating it later reads images the same way."""
     result = run_cli(*TINY, "--data-dir", synthetic, "--out", tmp_path, "--epochs", 1,
-                     "--cache", "--stages", 2)
+                     "--cache", "--stages", 2, "--augmenter", "imgaug")
     assert result.returncode == 0, result.stderr
     run = tmp_path / "dress-cpm"
     assert (run / "cache-train.h5").is_file() and (run / "cache-val.h5").is_file()
-    assert json.loads((run / "metrics.json").read_text())["ne"] > 0
+    with h5py.File(run / "cache-train.h5", "r") as f:
+        assert f.attrs["letterbox"] == "opencv"
+    assert json.loads((run / "config.json").read_text())["augmenter"] == "imgaug"
+    ne = json.loads((run / "metrics.json").read_text())["ne"]
+    assert ne > 0
+    again = run_cli("evaluate", "--run", run)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run / "metrics.json").read_text())["ne"] == pytest.approx(ne, abs=1e-6)
+
+
+def test_an_unknown_augmenter_is_one_line(synthetic, tmp_path):
+    assert_one_line_error(run_here(*TINY, "--data-dir", synthetic, "--out", tmp_path,
+                                   "--augmenter", "albumentations"), "--augmenter")

@@ -36,7 +36,7 @@ def measure(path):
     _, cfg, model, codec = models.load_run(path)
     train, val = data_source.split(cfg, data_source.load_annotations(cfg))
     dataset = pipeline.make_dataset(val, cfg["names"], cfg["input_size"], cfg["batch_size"],
-                                    with_meta=True)
+                                    with_meta=True, augmenter=data_source.augmenter_of(cfg))
     prediction = run_eval.predict(model, codec, dataset)
     categories = [val.categories[i] for i in prediction["indices"]]
     xy, gt = prediction["stage_xy"][-1], prediction["gt"]
