@@ -21,6 +21,9 @@ from data_tools import letterbox
 from data_tools.letterbox import PAD_VALUE
 
 REDUCTIONS = (1, 2, 4, 8)  # the DCT scales libjpeg offers
+# Smaller inputs are resampled by TensorFlow's op: there, compiling the kernel (about 0.7 s
+# per process and size) costs more than it saves.
+COMPILE_FROM = 128
 
 
 def _steps(height, width, size):
@@ -110,7 +113,8 @@ def warp(image, matrix, size, finish=None, finish_args=()):
 
     An image that fits in (2 size, 2 size), which the scaled decoding makes the usual
     case, is resampled by an XLA-compiled kernel, about 3x faster on a CPU than
-    ImageProjectiveTransformV3, the fallback for larger ones; both give the same pixels.
+    ImageProjectiveTransformV3, the fallback for larger ones and for inputs under
+    COMPILE_FROM; both give the same pixels.
     `finish` runs inside the compiled kernel, fused with the resampling.
     """
     inverse = tf.linalg.inv(tf.cast(matrix, tf.float32))
@@ -136,11 +140,14 @@ def warp(image, matrix, size, finish=None, finish_args=()):
             interpolation="BILINEAR", fill_mode="CONSTANT")
         return finish(out[0], *finish_args) if finish else out[0]
 
-    out = tf.cond((height <= limit) & (width <= limit), compiled, projective)
+    if size < COMPILE_FROM:
+        out = projective()
+    else:
+        out = tf.cond((height <= limit) & (width <= limit), compiled, projective)
     return tf.ensure_shape(out, (size, size, 3))
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)  # plain graph code: no conversion to pay for
 def _bilinear(buffer, height, width, inverse, size, finish=None, finish_args=()):
     """Bilinear samples, at `inverse` x (each output pixel), of the (height, width) image
     of packed pixels whose rows start `buffer`; a neighbour outside the image reads as

@@ -79,16 +79,17 @@ def test_grey_and_rgba_files_come_out_rgb(tmp_path):
 
 def test_the_compiled_resampling_equals_tensorflows_op():
     """The XLA kernel (images up to twice the input) and ImageProjectiveTransformV3 (the
-    fallback for larger ones) give the same pixels, borders included."""
-    image = tf.constant(np.random.default_rng(1).integers(0, 256, (90, 120, 3), np.uint8))
-    matrix = tf_augment.geometry_matrix(64, True, 17.0, 1.3, 0.1, -0.2) @ tf_images.letterbox_matrix(
-        tf_images.letterbox_transform(90, 120, 64))
-    ours = tf_images.warp(image, matrix, 64).numpy()
+    fallback for larger ones and small inputs) give the same pixels, borders included."""
+    size = tf_images.COMPILE_FROM
+    image = tf.constant(np.random.default_rng(1).integers(0, 256, (180, 240, 3), np.uint8))
+    matrix = tf_augment.geometry_matrix(size, True, 17.0, 1.3, 0.1, -0.2) @ (
+        tf_images.letterbox_matrix(tf_images.letterbox_transform(180, 240, size)))
+    ours = tf_images.warp(image, matrix, size).numpy()
     inverse = np.linalg.inv(matrix.numpy())
     theirs = tf.raw_ops.ImageProjectiveTransformV3(
         images=tf.cast(image, tf.float32)[None],
         transforms=tf.constant((inverse / inverse[2, 2]).reshape(-1)[None, :8], tf.float32),
-        output_shape=[64, 64], fill_value=float(letterbox.PAD_VALUE),
+        output_shape=[size, size], fill_value=float(letterbox.PAD_VALUE),
         interpolation="BILINEAR", fill_mode="CONSTANT")[0].numpy()
     np.testing.assert_allclose(ours, theirs, atol=0.01)
     assert (ours == letterbox.PAD_VALUE).any() and (ours != letterbox.PAD_VALUE).any()
