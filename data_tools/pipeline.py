@@ -159,8 +159,7 @@ def _tf_loader(names, size, augmenter=None, reader=None):
     """
     def read_file(path, index):
         image, height, width, reduction = tf_images.decode(tf.io.read_file(path), size)
-        transform = tf_images.letterbox_transform(height, width, size)
-        to_input = tf_images.letterbox_matrix(transform) @ tf_images.reduction_matrix(reduction)
+        to_input, transform = tf_images.placement(height, width, reduction, size)
         return image, to_input, transform
 
     def read_cache(path, index):

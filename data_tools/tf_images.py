@@ -89,6 +89,13 @@ def letterbox_transform(height, width, size):
     return tf.cast(tf.stack([scale, dx, dy]), tf.float32)
 
 
+def placement(height, width, reduction, size):
+    """(to_input, transform) of a decoded image: the 3x3 from its (reduced) pixels to the
+    letterboxed input's, and `letterbox_transform`'s (scale, dx, dy) for the keypoints."""
+    transform = letterbox_transform(height, width, size)
+    return letterbox_matrix(transform) @ reduction_matrix(reduction), transform
+
+
 def letterbox_matrix(transform):
     """3x3: original pixels → input pixels, x_in = (x + 0.5) * scale - 0.5 + dx."""
     scale, dx, dy = tf.unstack(tf.cast(transform, tf.float32))
@@ -214,7 +221,6 @@ def letterbox_file(path, size):
     pipeline's TF reader letterboxes it; `letterbox.ImageError` if it cannot be used.
     The HDF5 cache of a run with the TF reader is built with it."""
     image, height, width, reduction = _decode_file(path, size)
-    transform = letterbox_transform(height, width, size)
-    to_input = letterbox_matrix(transform) @ reduction_matrix(reduction)
+    to_input, transform = placement(height, width, reduction, size)
     pixels = np.round(warp(image, to_input, size).numpy()).astype(np.uint8)
     return pixels, transform.numpy()
