@@ -9,6 +9,7 @@
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
     python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--train] [--runs-dir runs] --out DIR
+    python run.py export --run RUN --format saved_model|onnx|litert [--decode] --out PATH
     python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
@@ -19,7 +20,8 @@ import signal
 import sys
 
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
-VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench")
+VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench",
+         "export")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 from data_tools.augment_settings import AUGMENTERS  # noqa: E402 (no TensorFlow behind it)
 
@@ -175,6 +177,17 @@ def make_parser():
     p.add_argument("--backbone", help="as for train (default: the preset's)")
     p.add_argument("--data-dir", help="images for the pipeline part (default: as train)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+
+    p = verbs.add_parser("export", help="a trained run as a SavedModel, ONNX or LiteRT file, "
+                         "checked in that format's own runtime")
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", required=True, choices=("saved_model", "onnx", "litert"))
+    p.add_argument("--decode", action="store_true",
+                   help="put the keypoint decoding in the file: it then maps a letterboxed "
+                   "image to (K, 3) rows x, y, confidence in input pixels")
+    p.add_argument("--out", required=True,
+                   help="the file (.onnx, .tflite) or folder (saved_model) to write; "
+                   "OUT.json beside it describes its input and output")
     return parser
 
 
@@ -214,6 +227,9 @@ def dispatch(args):
     if args.verb == "bench":
         from engine import bench
         return bench.main(args)
+    if args.verb == "export":
+        from engine import export
+        return export.main(args)
     from engine import training
     return training.main(args)
 
@@ -240,7 +256,7 @@ def import_tensorflow_quietly():
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    needs_tf = args.verb in ("train", "visualize", "predict", "compare") or (
+    needs_tf = args.verb in ("train", "visualize", "predict", "compare", "export") or (
         args.verb == "evaluate" and args.run) or (
         # bench's training step runs under any Keras backend, e.g. JAX without TensorFlow
         args.verb == "bench" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow")

@@ -8,6 +8,7 @@ killed mid-write leaves only files that `TEMP_PATTERNS` finds.
 """
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 # The names of the temporary files (with and without a kept suffix), for clean-up.
@@ -36,6 +37,27 @@ def atomic_path(path, suffix=""):
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path):
+    """A temporary folder path beside `path` for a writer that makes a whole folder (a
+    SavedModel): on success it takes the place of `path` (an older folder there is removed
+    only after the new one is in place); on any failure it is removed and `path` untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if path.is_dir():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_bytes(path, data):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -58,4 +80,7 @@ def remove_temp_files(*folders):
         if folder.is_dir():
             for pattern in TEMP_PATTERNS:
                 for tmp in folder.glob(pattern):
-                    tmp.unlink(missing_ok=True)
+                    if tmp.is_dir():  # a killed atomic_dir's
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    else:
+                        tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import csv
 import dataclasses
 import io
 import os
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class Annotations:
         return len(self.image_ids)
 
     def image_path(self, i):
-        return self.data_dir / self.image_ids[i]
+        return self.data_dir / id_path(self.image_ids[i])
 
     def select(self, rows):
         rows = list(rows)
@@ -49,8 +49,13 @@ class Annotations:
         return self.select(i for i, c in enumerate(self.categories) if c == category)
 
 
-def parse_cell(text, path=None, row=None, column=None):
-    """'x_y_v' → (x, y, v) floats; DataError naming the row for anything else."""
+def parse_cell(text, path=None, row=None, column=None, prediction=False):
+    """'x_y_v' → (x, y, v) floats; DataError naming the row for anything else.
+
+    prediction: the cell is a model's guess, not an annotation: a present point with a
+    negative coordinate is read as it is (it is scored as the miss it is) instead of
+    refused as an annotation error.
+    """
     where = f"column {column}: " if column else ""
     parts = str(text).strip().split("_")
     if len(parts) != 3:
@@ -63,12 +68,24 @@ def parse_cell(text, path=None, row=None, column=None):
         raise DataError(f"{where}cell {text!r} has a non-finite number", path, row)
     if v not in (-1.0, 0.0, 1.0):
         raise DataError(f"{where}cell {text!r}: visibility must be -1, 0 or 1", path, row)
-    if v >= 0 and (x < 0 or y < 0):
+    if v >= 0 and (x < 0 or y < 0) and not prediction:
         raise DataError(f"{where}cell {text!r}: a present keypoint has a negative coordinate",
                         path, row)
     if v < 0:
         return -1.0, -1.0, -1.0
     return x, y, v
+
+
+def id_path(image_id):
+    """An image id as a relative path: a CSV written on Windows separates folders with
+    backslashes (`Images\\blouse\\x.jpg`), which mean the same as forward slashes here.
+    The id itself is kept as written (a submission echoes test.csv's ids)."""
+    return image_id.replace("\\", "/")
+
+
+def same_image(image_id):
+    """The key two spellings of one image id share (`a\\b.jpg` and `a/b.jpg`)."""
+    return os.path.normpath(id_path(image_id))
 
 
 def safe_image_path(data_dir, image_id, path=None, row=None):
@@ -83,8 +100,9 @@ def safe_image_path(data_dir, image_id, path=None, row=None):
     if any(ord(c) < 32 or ord(c) == 127 for c in image_id):
         raise DataError(f"image id {image_id!r} contains a control character", path, row)
     root = Path(data_dir).resolve()
-    relative = os.path.normpath(image_id)
-    if (os.path.isabs(image_id) or relative == os.pardir
+    relative = os.path.normpath(id_path(image_id))  # an id ..\..\x climbs out as ../../x does
+    if (os.path.isabs(id_path(image_id)) or PureWindowsPath(image_id).drive
+            or relative == os.pardir
             or relative.startswith(os.pardir + os.sep)):
         raise DataError(f"image id {image_id!r} resolves outside the data folder {root}",
                         path, row)
@@ -122,11 +140,13 @@ def _check_category(category, csv_path, row):
                         f"{', '.join(schema.CATEGORIES)})", csv_path, row)
 
 
-def read_annotations(csv_path, data_dir=None, allow_duplicates=False):
+def read_annotations(csv_path, data_dir=None, allow_duplicates=False, predictions=False):
     """Read and validate a FashionAI annotation CSV (train.csv or test_gt.csv).
 
     data_dir defaults to the CSV's grandparent (DIR/Annotations/train.csv → DIR).
-    A repeated image id is an error unless allow_duplicates (check-data lists them).
+    A repeated image id (in either spelling, see `same_image`) is an error unless
+    allow_duplicates (check-data lists them). predictions: the CSV is a submission, whose
+    points may lie off their image (parse_cell).
     """
     csv_path = Path(csv_path)
     data_dir = Path(data_dir) if data_dir is not None else csv_path.parent.parent
@@ -145,12 +165,14 @@ def read_annotations(csv_path, data_dir=None, allow_duplicates=False):
         category = cells[columns["image_category"]]
         safe_image_path(data_dir, image_id, csv_path, row)
         _check_category(category, csv_path, row)
-        if image_id in seen and not allow_duplicates:
-            raise DataError(f"duplicate image id {image_id!r} (first on row {seen[image_id]})",
+        key = same_image(image_id)
+        if key in seen and not allow_duplicates:
+            raise DataError(f"duplicate image id {image_id!r} (first on row {seen[key]})",
                             csv_path, row)
-        seen.setdefault(image_id, row)
+        seen.setdefault(key, row)
         for k, name in enumerate(schema.KEYPOINTS):
-            keypoints[n, k] = parse_cell(cells[columns[name]], csv_path, row, name)
+            keypoints[n, k] = parse_cell(cells[columns[name]], csv_path, row, name,
+                                         prediction=predictions)
         ids.append(image_id)
         categories.append(category)
     return Annotations(data_dir, csv_path, ids, categories, keypoints)

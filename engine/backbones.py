@@ -50,9 +50,16 @@ class CaffePreprocess(layers.Layer):
 
 
 def imagenet_normalization(name):
-    """[0, 1] RGB -> (x - mean) / std with the ImageNet statistics ("torch" mode)."""
-    return layers.Normalization(mean=list(_IMAGENET_MEAN_RGB),
-                                variance=[s * s for s in _IMAGENET_STD_RGB], name=name)
+    """[0, 1] RGB -> (x - mean) / std with the ImageNet statistics ("torch" mode).
+
+    As x / std - mean / std, a Rescaling: it holds its numbers as Python lists, which
+    become constants of the graph. (Normalization holds them as tensors, which an
+    exported graph captures as extra inputs that ONNX cannot feed.) Neither has weights,
+    so checkpoints are the same.
+    """
+    return layers.Rescaling(scale=[1.0 / s for s in _IMAGENET_STD_RGB],
+                            offset=[-m / s for m, s in zip(_IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB)],
+                            name=name)
 
 
 def _check_input(inputs):

@@ -1,7 +1,7 @@
 """What happens at the end of every epoch: score, record, checkpoint, draw.
 
 One callback, in a fixed order chosen for crash safety: weights first, then
-history.csv, then state.json. state.json names the last finished epoch; on
+history.csv, then state.json (then the picture, TensorBoard and the console line). state.json names the last finished epoch; on
 resume, history rows past it are dropped, so a kill between the steps never
 duplicates or loses an epoch.
 
@@ -16,14 +16,17 @@ import keras
 import numpy as np
 
 from engine import interrupts
+from engine.console import epoch_line
 
 
 class EpochEnd(keras.callbacks.Callback):
-    def __init__(self, run, evaluate, draw, history, state, train_images, batch_size):
+    def __init__(self, run, evaluate, draw, history, state, train_images, batch_size,
+                 board=None):
         super().__init__()
         self.run = run
         self.evaluate = evaluate        # () -> metrics dict with ne, ne_per_stage
-        self.draw = draw                # (epoch, metrics) -> None, writes the picture
+        self.draw = draw                # (epoch, metrics) -> the picture's path
+        self.board = board              # a board.StageBoard, or None
         self.history = history          # rows so far (resume keeps them)
         self.state = state              # {"epoch", "best_ne", "best_epoch"}
         self.train_images = train_images
@@ -88,10 +91,11 @@ class EpochEnd(keras.callbacks.Callback):
         self.run.write_history(self.history)
         self.state["epoch"] = epoch + 1
         self.run.write_state(self.state)
-        self.draw(epoch + 1, result)
-        stages = " ".join(_fmt(v) for v in result["ne_per_stage"])
-        print(f"epoch {epoch + 1}: val NE {_fmt(result['ne'])} (per stage {stages}; "
-              f"mean shape {_fmt(result['mean_shape_ne'])}), {row['images_per_s']} images/s",
+        picture = self.draw(epoch + 1, result)
+        if self.board is not None:
+            self.board.write(epoch + 1, result, picture)
+        print(epoch_line(epoch + 1, self.params.get("epochs", epoch + 1), logs.get("loss", 0.0),
+                         result, self.state, train_rate, time.perf_counter() - self.started),
               flush=True)
 
 

@@ -109,6 +109,13 @@ class Codec(abc.ABC):
         """(xy (N, K, 2), conf (N, K)) of the last stage: the model's answer."""
         return self.decode_stages(outputs)[-1]
 
+    def decode_graph(self, output):
+        """keras.ops: the last stage's batched output tensor -> (N, K, 3) float32 rows x, y
+        (input pixels), confidence, as `decode` gives them: the decoding an exported model
+        carries (`run.py export --decode`), so that the file alone maps an image to
+        keypoints. Elementwise ops and reductions only, which every converter takes."""
+        raise NotImplementedError(f"{type(self).__name__} has no graph decoding")
+
     def decode_flip(self, outputs, mirror_outputs, permutation):
         """Flip test-time augmentation: (xy (N, K, 2), conf (N, K)) of the last stage, merged
         from the outputs on a batch and those on its mirror image (x -> S - 1 - x).

@@ -1,7 +1,9 @@
 """`run.py evaluate`: Normalized Error of a prediction CSV, or of a trained run."""
 import json
+import sys
 
 import numpy as np
+from PIL import Image
 
 from data_tools import atomic, fashion_csv, schema
 from data_tools.errors import DataError, UsageError
@@ -9,13 +11,17 @@ from engine import metrics
 
 
 def align(pred_ann, gt_ann):
-    """Predictions in ground-truth order; every ground-truth image must be predicted."""
-    position = {image_id: i for i, image_id in enumerate(pred_ann.image_ids)}
-    missing = [i for i in gt_ann.image_ids if i not in position]
+    """Predictions in ground-truth order; every ground-truth image must be predicted.
+
+    Ids match in either spelling (`Images\\dress\\x.jpg` is `Images/dress/x.jpg`).
+    """
+    key = fashion_csv.same_image
+    position = {key(image_id): i for i, image_id in enumerate(pred_ann.image_ids)}
+    missing = [i for i in gt_ann.image_ids if key(i) not in position]
     if missing:
         raise DataError(f"{len(missing)} image(s) of the ground truth have no prediction, "
                         f"first {missing[0]!r}", pred_ann.csv_path)
-    rows = [position[i] for i in gt_ann.image_ids]
+    rows = [position[key(i)] for i in gt_ann.image_ids]
     pred = pred_ann.keypoints[rows]
     for n, row in enumerate(rows):
         if pred_ann.categories[row] != gt_ann.categories[n]:
@@ -29,10 +35,32 @@ def align(pred_ann, gt_ann):
     return pred
 
 
+def off_image(points, gt_ann):
+    """How many predicted points (N, 24, 3), in ground-truth order, lie off their image:
+    a negative coordinate, or one past the image's size where the image is on disk to
+    read its size from (evaluate needs only the CSVs)."""
+    present = points[..., 2] >= 0
+    off = present & (points[..., :2] < 0).any(axis=-1)
+    for n in range(len(gt_ann)):
+        try:
+            with Image.open(gt_ann.image_path(n)) as image:
+                width, height = image.size
+        except OSError:
+            continue
+        off[n] |= present[n] & ((points[n, :, 0] > width - 1) | (points[n, :, 1] > height - 1))
+    return int(off.sum())
+
+
 def evaluate_csv(pred_path, gt_path):
     gt = fashion_csv.read_annotations(gt_path)
-    pred = fashion_csv.read_annotations(pred_path, data_dir=gt.data_dir)
+    # A prediction off its image is a miss to score, not a malformed file to refuse.
+    pred = fashion_csv.read_annotations(pred_path, data_dir=gt.data_dir, predictions=True)
     pred_points = align(pred, gt)
+    off = off_image(pred_points, gt)
+    if off:
+        print(f"warning: {off} predicted keypoint(s) lie off their image (a negative "
+              f"coordinate, or past its size); scored as predicted, as the misses they are",
+              file=sys.stderr)
     names = list(schema.KEYPOINTS)
     result = metrics.normalized_error(pred_points[..., :2], gt.keypoints, gt.categories, names)
     result["pck"] = metrics.pck(pred_points[..., :2], gt.keypoints, gt.categories, names)

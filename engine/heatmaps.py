@@ -158,6 +158,33 @@ def quarter_offsets(flat, px, py, h, w):
     return 0.25 * du, 0.25 * dv
 
 
+def decode_heatmaps_graph(maps, stride):
+    """keras.ops: maps (N, M, M, K) -> (N, K, 3) x, y in input pixels and the peak value,
+    the "argmax" decoder of `decode_heatmaps` as graph ops, for an exported model.
+
+    Written with reductions and comparisons only: Keras' argmax and take_along_axis lower
+    to ops (Bitcast, gathers) that the ONNX and LiteRT converters lack. The first maximum
+    in row-major order wins, as numpy's argmax.
+    """
+    maps = ops.cast(maps, "float32")
+    h, w, k = maps.shape[1:]
+    flat = ops.reshape(ops.transpose(maps, (0, 3, 1, 2)), (-1, k, h * w))
+    peak = ops.max(flat, axis=-1, keepdims=True)
+    cells = ops.arange(h * w, dtype="int32")
+    index = ops.min(ops.where(flat >= peak, cells, h * w), axis=-1)  # (N, K)
+    px, py = index % w, index // w
+
+    def value(offset):  # the map's value `offset` cells after the argmax, flattened
+        return ops.sum(ops.where(cells == (index + offset)[..., None], flat, 0.0), axis=-1)
+
+    du = ops.where((px > 0) & (px < w - 1), ops.sign(value(1) - value(-1)), 0.0)
+    dv = ops.where((py > 0) & (py < h - 1), ops.sign(value(w) - value(-w)), 0.0)
+    u = ops.cast(px, "float32") + 0.25 * du
+    v = ops.cast(py, "float32") + 0.25 * dv
+    return ops.stack([(u + 0.5) * stride - 0.5, (v + 0.5) * stride - 0.5, peak[..., 0]],
+                     axis=-1)
+
+
 MAX_DARK_STEP = 1.0  # cells: a longer Newton step means the map is no Gaussian there
 
 
@@ -269,6 +296,14 @@ class HeatmapCodec(Codec):
 
         target = self.targets(keypoints)
         return tf.cast(image, tf.float32), tuple(target for _ in range(self.num_stages))
+
+    def decode_graph(self, output):
+        """keras.ops: the last stage's maps -> (N, K, 3), the argmax decoder (an exported
+        model's; DARK's smoothing and Newton step stay in numpy)."""
+        if self.decoder != "argmax":
+            raise ValueError(f"an exported model decodes with argmax; this run's decoder is "
+                             f"{self.decoder}")
+        return decode_heatmaps_graph(output, self.stride)
 
     def stage_maps(self, outputs):
         """The model's outputs -> a list of numpy (N, M, M, K) float32 maps, one per stage."""

@@ -107,10 +107,11 @@ def load_weights(model, path, what="this model"):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def load_run(run_path, decode=None):
+def load_run(run_path, decode=None, precision=None):
     """(run folder, config, model, codec) of a trained run, with its best weights (the last
     if no epoch was best); `decode` (e.g. "dark"), if given, is the decoder its codec uses
-    in place of the run's own (cfg["decode"]).
+    in place of the run's own (cfg["decode"]); `precision`, if given, the dtype policy the
+    model is built in instead of the run's (its checkpoint's weights are float32 either way).
 
     The model comes from config.json and only its weights from the checkpoint (see
     load_weights): a checkpoint swapped in from another run is refused.
@@ -122,6 +123,8 @@ def load_run(run_path, decode=None):
         raise UsageError(f"{run.path} has no checkpoint yet")
     if decode:
         cfg["decode"] = decode
+    if precision:
+        cfg["precision"] = precision
     set_precision(cfg["precision"])
     model, codec = build(cfg)
     load_weights(model, weights, f"the {cfg['category']} {cfg['arch']} model of "

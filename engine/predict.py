@@ -7,14 +7,17 @@
 The submission has `x_y_1` for the category's keypoints in the original image's pixels
 (whole pixels, as fashion_csv.format_cell writes them) and `-1_-1_-1` for the others.
 Rows that no run predicts, and images that cannot be read, are left out and counted.
+Photos of --images are read as a viewer shows them (EXIF orientation applied, transparency
+on white; data_tools/photos.py), test.csv's images as stored, as FashionAI annotates them.
 """
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from data_tools import fashion_csv, letterbox, pipeline, schema
+from data_tools import fashion_csv, letterbox, photos, pipeline, schema
 from data_tools.errors import DataError, UsageError
 from engine import data_source, models, pictures, run_eval
 from engine.codec import stage_arrays
@@ -181,15 +184,34 @@ def pictures_dir(out):
     return out.with_name(f"{out.stem}_pictures")
 
 
-def draw(folder, ann, xy):
-    """One PNG per image: the original image with its category's predicted keypoints."""
-    for n, image_id in enumerate(tqdm(ann.image_ids, desc="draw", unit="img", file=sys.stderr)):
+def draw(folder, ann, xy, ids):
+    """One PNG per image: the image (as a viewer shows it) with its category's predicted
+    keypoints, named after the image's id in `ids`."""
+    for n, image_id in enumerate(tqdm(ids, desc="draw", unit="img", file=sys.stderr)):
         names = schema.keypoint_names(ann.categories[n])
         points = xy[n, schema.keypoint_indices(ann.categories[n])]
         image = letterbox.read_image(ann.image_path(n))
-        pictures.points_grid(folder / Path(image_id).with_suffix(".png"), image, [points[None]],
+        pictures.points_grid(folder / Path(fashion_csv.id_path(image_id)).with_suffix(".png"),
+                             image, [points[None]],
                              None, names, title=f"{ann.categories[n]} · {image_id}",
                              stage_label="prediction")
+
+
+def read_folder(args, runs, scratch):
+    """(Annotations to read, {id read: the photo's own name}) of --images: the photos that
+    need it are read from upright, opaque copies in `scratch` (data_tools/photos.py)."""
+    folder, names, categories = from_folder(args.images, args.category, runs)
+    replaced, counts = photos.prepare(folder, names, scratch)
+    said = [f"{n} {what}" for what, n in (("with an EXIF orientation, predicted upright",
+                                          counts["orientation"]),
+                                         ("with transparency, flattened onto white",
+                                          counts["transparency"])) if n]
+    if said:
+        print(f"photos: {'; '.join(said)} (keypoints are in the pixels a viewer shows)",
+              flush=True)
+    read_ids = [str(replaced.get(name, name)) for name in names]
+    return (annotations(folder, read_ids, categories, args.images),
+            {str(path): name for name, path in replaced.items()})
 
 
 def main(args):
@@ -198,25 +220,27 @@ def main(args):
     if args.images and args.data_dir:
         raise UsageError("--data-dir goes with --test-csv; --images names the folder itself")
     runs = read_runs(args.run)
-    if args.images:
-        source = args.images
-        data_dir, ids, categories = from_folder(args.images, args.category, runs)
-    else:
-        source = args.test_csv
-        data_dir, ids, categories = from_test_csv(args.test_csv, args.data_dir, args.category)
-    ann = drop_unpredictable(annotations(data_dir, ids, categories, source), runs, source)
-    ann = drop_unreadable(ann)
+    with tempfile.TemporaryDirectory(prefix="fashion-photos-") as scratch:
+        if args.images:
+            source = args.images
+            ann, own_name = read_folder(args, runs, scratch)
+        else:
+            source, own_name = args.test_csv, {}
+            ann = annotations(*from_test_csv(args.test_csv, args.data_dir, args.category),
+                              source)
+        ann = drop_unreadable(drop_unpredictable(ann, runs, source))
 
-    xy = predict_all(ann, runs, args.flip, args.batch_size, args.decode)
-    done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
-    if len(done) < len(ann):
-        print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
-    ann = ann.select(done)
-    xy = keep_on_image(xy[done], letterbox.image_sizes(ann))
-    fashion_csv.write_submission(args.out, ann.image_ids, ann.categories, xy)
-    if args.draw:
-        folder = pictures_dir(args.out)
-        draw(folder, ann, xy)
-        print(f"wrote {len(ann)} picture(s) to {folder}")
+        xy = predict_all(ann, runs, args.flip, args.batch_size, args.decode)
+        done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
+        if len(done) < len(ann):
+            print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
+        ann = ann.select(done)
+        xy = keep_on_image(xy[done], letterbox.image_sizes(ann))
+        names = [own_name.get(image_id, image_id) for image_id in ann.image_ids]
+        fashion_csv.write_submission(args.out, names, ann.categories, xy)
+        if args.draw:
+            folder = pictures_dir(args.out)
+            draw(folder, ann, xy, names)
+            print(f"wrote {len(ann)} picture(s) to {folder}")
     print(f"wrote {len(ann)} rows to {args.out}")
     return 0

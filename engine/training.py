@@ -172,9 +172,15 @@ def run_training(options, placement, run, source, cfg):
     predictor = models.LocalPredictor(model)
     evaluate = run_eval.make_evaluator(cfg, predictor, codec, train, val, meta_ds)
     draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val)
+    from engine.board import StageBoard
     from engine.callbacks import EpochEnd
-    epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"])
-    callbacks = [epoch_end,
+    from engine.console import EpochBar
+    steps = math.ceil(len(train) / cfg["batch_size"])
+    board = StageBoard(run.tensorboard)
+    epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"],
+                         board=board)
+    # The bar first: it closes before EpochEnd prints the epoch's line.
+    callbacks = [EpochBar(steps, cfg["batch_size"], cfg["epochs"]), epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
         strategy_lib.prepare_fit(model, placement, val_ds)
@@ -190,11 +196,11 @@ def run_training(options, placement, run, source, cfg):
                 # nothing in flight. (tf.distribute splits a finite set's last, partial
                 # batch unevenly over replicas, and fails on it.)
                 validation = validation.take(validation_steps)
-            model.fit(train_ds.repeat(), epochs=cfg["epochs"],
-                      steps_per_epoch=math.ceil(len(train) / cfg["batch_size"]),
+            model.fit(train_ds.repeat(), epochs=cfg["epochs"], steps_per_epoch=steps,
                       validation_data=validation, validation_steps=validation_steps,
                       initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
-                      verbose=1 if sys.stdout.isatty() else 2)
+                      verbose=0)  # engine/console.py prints instead
+    board.close()
     if epoch_end.nan_epoch is not None:
         kept = (f"the checkpoints of epoch {state['epoch']} are kept in {source.checkpoints}"
                 if state["epoch"] else "no epoch had finished, so no checkpoint was saved")

@@ -213,6 +213,19 @@ class RegressionCodec(Codec):
         xy = self.to_pixels(y).astype(np.float32)
         return xy, conf
 
+    def decode_graph(self, output):
+        """keras.ops: (N, rows, columns) -> (N, K, 3), as _decode_one."""
+        y = ops.cast(output, "float32")
+        k = self.num_keypoints
+        if self.columns == 4:
+            conf = 1.0 - ops.mean(y[:, -k:, 2:], axis=-1)
+        else:
+            conf = ops.ones_like(y[:, -k:, 0])
+        xy = y[..., :2]
+        if self.box == "garment":
+            xy = xy[:, :1] + xy[:, 2:] * xy[:, 1:2]
+        return ops.concatenate([self.to_pixels(xy), conf[..., None]], axis=-1)
+
     def decode_stages(self, outputs):
         """A list of (xy (N,K,2) input pixels, conf (N,K) ones), one per stage."""
         return [self._decode_one(y) for y in stage_arrays(outputs)]

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from data_tools import schema
+from data_tools import fashion_csv, schema
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
 ARCHS = ("cpm", "hourglass", "regression")
@@ -54,10 +54,13 @@ ANNOTATION_FAULTS = {
                          [f"row {ROW}", "unknown category 'hat'"]),
     "outside": (lambda rows: set_cell(rows, "image_id", "../../etc/passwd"),
                 [f"row {ROW}", "'../../etc/passwd'", "outside the data folder"]),
+    # A CSV written on Windows: backslashes separate folders, and climb out just the same.
+    "outside-windows": (lambda rows: set_cell(rows, "image_id", "Images\\..\\..\\secret.jpg"),
+                        [f"row {ROW}", "secret.jpg", "outside the data folder"]),
     "empty": (lambda rows: None, ["empty"]),
 }
 TEST_LIST_FAULTS = {k: ANNOTATION_FAULTS[k]
-                    for k in ("unknown-category", "outside", "empty")}
+                    for k in ("unknown-category", "outside", "outside-windows", "empty")}
 TEST_LIST_FAULTS["missing-column"] = (lambda rows: drop_column(rows, "image_category"),
                                       ["row 1", "missing column(s) image_category"])
 
@@ -172,19 +175,28 @@ def test_predict_refuses_a_faulty_test_csv(synthetic, fake_run, tmp_path, name):
 @pytest.fixture(scope="module")
 def faulty_images(synthetic, tmp_path_factory):
     """A copy of the synthetic set whose first three dress images are missing, truncated
-    (a JPEG's first 200 bytes) and empty; the other categories' images are symlinks."""
+    (a JPEG's first 200 bytes) and empty; the other categories' images are symlinks.
+
+    Every other row of its train.csv spells the image id as a CSV written on Windows does,
+    `Images\\dress\\x.jpg`: the run trained on it reads both spellings."""
     data = tmp_path_factory.mktemp("faulty")
     shutil.copytree(synthetic / "Annotations", data / "Annotations")
+    rows = read_rows(data / "Annotations" / "train.csv")
+    for n, row in enumerate(rows[1:]):
+        if n % 2 == 0:
+            row[0] = row[0].replace("/", "\\")
+    write_rows(data / "Annotations" / "train.csv", rows)
     for category in schema.CATEGORIES:
         if category != "dress":
             (data / "Images" / category).parent.mkdir(parents=True, exist_ok=True)
             (data / "Images" / category).symlink_to(synthetic / "Images" / category)
     shutil.copytree(synthetic / "Images" / "dress", data / "Images" / "dress")
-    ids = [r[0] for r in read_rows(data / "Annotations" / "train.csv")[1:]
-           if r[1] == "dress"][:3]
-    (data / ids[0]).unlink()
-    (data / ids[1]).write_bytes((data / ids[1]).read_bytes()[:200])
-    (data / ids[2]).write_bytes(b"")
+    ids = [r[0] for r in rows[1:] if r[1] == "dress"][:3]
+    assert "\\" in ids[0] and "\\" not in ids[1]
+    files = [data / fashion_csv.id_path(image_id) for image_id in ids]
+    files[0].unlink()
+    files[1].write_bytes(files[1].read_bytes()[:200])
+    files[2].write_bytes(b"")
     faults = {ids[0]: "file not found", ids[1]: "not a decodable image",
               ids[2]: "empty file"}
     return data, faults

@@ -4,6 +4,7 @@ import csv
 import json
 import re
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -173,9 +174,36 @@ def test_run_for_prefers_the_categorys_own_run():
 
 
 # --- a folder of images ----------------------------------------------------------------
+def write_photos(folder, source):
+    """Photos as people have them, each with a twin the readers take as it is: a phone JPEG
+    stored on its side with an EXIF orientation (twin: the upright PNG), a cut-out PNG with
+    transparency (twin: flattened onto white), and a grey one."""
+    from PIL import ImageOps
+    upright = Image.open(source).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to show"
+    upright.transpose(Image.Transpose.ROTATE_90).save(folder / "phone.jpg", quality=95,
+                                                      exif=exif.tobytes())
+    with Image.open(folder / "phone.jpg") as phone:
+        ImageOps.exif_transpose(phone).convert("RGB").save(folder / "phone_twin.png")
+    cutout = upright.convert("RGBA")
+    alpha = np.full(cutout.size[::-1], 255, np.uint8)
+    alpha[:, : cutout.size[0] // 3] = 0  # the left third transparent, black underneath
+    pixels = np.asarray(cutout).copy()
+    pixels[..., 3] = alpha
+    pixels[alpha == 0, :3] = 0
+    Image.fromarray(pixels, "RGBA").save(folder / "cutout.png")
+    flat = pixels[..., :3].copy()
+    flat[alpha == 0] = 255
+    Image.fromarray(flat).save(folder / "cutout_twin.png")
+    upright.convert("L").save(folder / "grey.png")
+    return upright.size
+
+
 def test_images_folder_with_pictures(skirt_run, synthetic, tmp_path):
     """Non-square images of several sizes, very wide and very tall strips among them (their
-    letterbox is mostly padding), as .jpg, .png and .jpeg: every point lands on its image."""
+    letterbox is mostly padding), as .jpg, .png and .jpeg, and photos (write_photos): every
+    point lands on its image as a viewer shows it, and each photo is predicted as its twin."""
     folder = tmp_path / "images"
     folder.mkdir()
     odd = [p for p in sorted((synthetic / "Images").rglob("*.jpg"))
@@ -186,23 +214,99 @@ def test_images_folder_with_pictures(skirt_run, synthetic, tmp_path):
     cv2.imwrite(str(folder / "wide.png"), image[:90])
     cv2.imwrite(str(folder / "tall.jpeg"), image[:, :80])
     (folder / "notes.txt").write_text("not an image")
+    width, height = write_photos(folder, odd[1])
     out = tmp_path / "mine.csv"
     result = run_cli("predict", "--run", skirt_run, "--images", folder, "--out", out, "--draw")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert ("photos: 1 with an EXIF orientation, predicted upright; 1 with transparency, "
+            "flattened onto white") in result.stdout
 
-    rows = read_rows(out)[1:]
-    assert [r[0] for r in rows] == ["odd0.jpg", "odd1.jpg", "tall.jpeg", "wide.png"]
-    sizes = {r[0]: Image.open(folder / r[0]).size for r in rows}
-    assert len(set(sizes.values())) == 4 and all(w != h for w, h in sizes.values())
-    for row in rows:
+    rows = {r[0]: r for r in read_rows(out)[1:]}
+    names = ["cutout.png", "cutout_twin.png", "grey.png", "odd0.jpg", "odd1.jpg", "phone.jpg",
+             "phone_twin.png", "tall.jpeg", "wide.png"]
+    assert sorted(rows) == names
+    sizes = {name: Image.open(folder / name).size for name in rows}
+    sizes["phone.jpg"] = (width, height)  # as shown, not as stored (height x width)
+    assert Image.open(folder / "phone.jpg").size == (height, width) and width != height
+    for name, row in rows.items():
         assert row[1] == "skirt"
-        width, height = sizes[row[0]]
         for x, y in points_of(row, SKIRT).values():
-            assert 0 <= x < width and 0 <= y < height, (row[0], x, y)
+            assert 0 <= x < sizes[name][0] and 0 <= y < sizes[name][1], (name, x, y)
+    assert rows["phone.jpg"][2:] == rows["phone_twin.png"][2:]
+    assert rows["cutout.png"][2:] == rows["cutout_twin.png"][2:]
     pictures = tmp_path / "mine_pictures"
-    assert sorted(p.name for p in pictures.glob("*.png")) == ["odd0.png", "odd1.png",
-                                                             "tall.png", "wide.png"]
+    assert sorted(p.name for p in pictures.glob("*.png")) == sorted(
+        str(Path(name).with_suffix(".png")) for name in names)
+    # The phone's picture is drawn upright.
+    assert Image.open(pictures / "phone.png").size == Image.open(
+        pictures / "phone_twin.png").size
     assert f"to {pictures}" in result.stdout
+
+
+def test_a_predicted_point_off_its_image_is_scored_as_a_miss(submission, synthetic, tmp_path):
+    """A sloppy model's `-1_445_1` or a point past the image's width is scored as the wrong
+    prediction it is, with a warning that counts them; a missing row is still refused."""
+    gt = fashion_csv.read_annotations(synthetic / "Annotations" / "test_gt.csv")
+    gt = gt.of_category("skirt")
+    gt_csv = tmp_path / "Annotations" / "skirt_gt.csv"
+    fashion_csv.write_annotations(gt_csv, gt.image_ids, gt.categories, gt.keypoints)
+    (tmp_path / "Images").symlink_to(synthetic / "Images")  # the images' sizes, from their headers
+    rows = read_rows(submission[0])
+    column = 2 + schema.INDEX["waistband_left"]
+    rows[1][column] = "-1_445_1"
+    rows[2][column] = "100000_10_1"
+    sloppy = tmp_path / "sloppy.csv"
+    sloppy.write_text(fashion_csv.csv_text(rows))
+    report = tmp_path / "ne.json"
+    result = run_here("evaluate", "--pred", sloppy, "--gt", gt_csv, "--json", report)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning: 2 predicted keypoint(s) lie off their image" in result.stderr
+
+    pred = fashion_csv.read_annotations(sloppy, data_dir=synthetic, predictions=True)
+    from engine import metrics
+    order = [pred.image_ids.index(i) for i in gt.image_ids]
+    expected = metrics.normalized_error(pred.keypoints[order][..., :2], gt.keypoints,
+                                        gt.categories, list(schema.KEYPOINTS))["ne"]
+    assert json.loads(report.read_text())["ne"] == pytest.approx(expected)
+    honest = run_here("evaluate", "--pred", submission[0], "--gt", gt_csv)
+    assert float(honest.stdout.split()[1]) < expected  # the misses cost what they should
+
+    short = tmp_path / "short.csv"
+    short.write_text(fashion_csv.csv_text(rows[:-1]))
+    assert_one_line_error(run_here("evaluate", "--pred", short, "--gt", gt_csv),
+                          "have no prediction")
+
+
+def test_a_csv_written_on_windows_reads_as_is(submission, skirt_run, synthetic, tmp_path):
+    """Backslash ids (`Images\\skirt\\x.jpg`) in check-data, predict and evaluate: the same
+    images, the same points, the same NE; the submission echoes the ids as test.csv has them."""
+    windows = lambda image_id: image_id.replace("/", "\\")  # noqa: E731
+    rows = read_rows(synthetic / "Annotations" / "train.csv")
+    train_csv = tmp_path / "train.csv"
+    train_csv.write_text(fashion_csv.csv_text([rows[0]] + [[windows(r[0]), *r[1:]]
+                                                           for r in rows[1:]]))
+    checked = run_here("check-data", "--data-dir", synthetic, "--csv", train_csv)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    ids, categories = fashion_csv.read_test_list(synthetic / "test.csv")
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text(fashion_csv.csv_text([["image_id", "image_category"]] + [
+        [windows(i), c] for i, c in zip(ids, categories)]))
+    sub = tmp_path / "sub.csv"
+    result = run_here("predict", "--run", skirt_run, "--test-csv", test_csv,
+                      "--data-dir", synthetic, "--out", sub)
+    assert result.returncode == 0, result.stdout + result.stderr
+    mine, theirs = read_rows(sub), read_rows(submission[0])
+    assert [r[0] for r in mine[1:]] == [windows(r[0]) for r in theirs[1:]]
+    assert [r[1:] for r in mine] == [r[1:] for r in theirs]
+
+    gt = fashion_csv.read_annotations(synthetic / "Annotations" / "test_gt.csv")
+    gt = gt.of_category("skirt")
+    gt_csv = tmp_path / "Annotations" / "skirt_gt.csv"
+    fashion_csv.write_annotations(gt_csv, gt.image_ids, gt.categories, gt.keypoints)
+    scores = [run_here("evaluate", "--pred", pred, "--gt", gt_csv).stdout.splitlines()[0]
+              for pred in (sub, submission[0])]
+    assert scores[0] == scores[1] and scores[0].startswith("NE ")
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Photos as people have them, turned into what the readers take: upright, opaque RGB.
+
+`predict --images DIR` reads a folder of photos: mixed sizes, grey, PNGs with an alpha
+channel, phone JPEGs with an EXIF orientation. The readers (OpenCV's and TensorFlow's)
+letterbox any size and turn grey into RGB themselves; two things they do not do, and what
+this package decides for them:
+
+- **EXIF orientation is applied.** A phone stores a portrait photo as landscape pixels and
+  a tag that says "turn me"; every viewer shows it upright, the user thinks of it upright,
+  and the model was trained on upright garments. So the model sees the upright picture, and
+  the keypoints (CSV and --draw) are in the upright picture's pixels: what the user sees.
+  The FashionAI CSVs are different: their coordinates refer to the stored pixel grid, so
+  training, evaluation and `predict --test-csv` ignore the tag (data_tools/letterbox.py).
+- **Transparency is flattened onto white**, as a cut-out product photo shows on a page. (The
+  readers would drop the alpha channel and show whatever colour the transparent pixels
+  hold, often black.)
+
+Such a photo is converted once into a lossless PNG in a scratch folder, which the pipeline
+reads in its place; every other photo is read where it is.
+"""
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+ORIENTATION = 0x0112  # the EXIF tag; 1 is "as stored"
+WHITE = (255, 255, 255)
+
+
+def needs_conversion(image):
+    """'orientation', 'transparency' or None: what a PIL image needs before the readers."""
+    if image.getexif().get(ORIENTATION, 1) not in (0, 1):
+        return "orientation"
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        return "transparency"
+    return None
+
+
+def upright_rgb(image):
+    """The picture a viewer shows: EXIF orientation applied, alpha flattened onto white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE + (255,)),
+                                     rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def prepare(folder, names, scratch):
+    """({name: the path to read instead}, {'orientation': n, 'transparency': n}) for the
+    photos of `folder` that need converting; each converted one is written to `scratch`.
+
+    A file PIL cannot open is left alone: the readers' scan reports it as unreadable.
+    """
+    replaced, counts = {}, {"orientation": 0, "transparency": 0}
+    for n, name in enumerate(names):
+        try:
+            with Image.open(Path(folder) / name) as image:
+                reason = needs_conversion(image)
+                if reason is None:
+                    continue
+                converted = upright_rgb(image)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+        target = Path(scratch) / f"{n:06d}.png"
+        converted.save(target)
+        replaced[name] = target.resolve()
+        counts[reason] += 1
+    return replaced, counts

@@ -1,0 +1,227 @@
+"""`run.py export`: a trained run as a file that other runtimes load, checked in that runtime.
+
+    run folder → model (config.json + best weights, built in float32) [+ codec.decode_graph]
+    → Keras' Model.export (SavedModel; ONNX through tf2onnx; LiteRT through TFLiteConverter)
+    → the file, loaded by its own runtime and compared with Keras on a few validation images
+
+What the file takes: the letterboxed image as training saw it, float32 (N, S, S, 3), RGB in
+[0, 1]: the longer side scaled to S and centred on grey padding (128/255), as
+data_tools/letterbox.py makes it. What it gives: the last stage's output (heatmaps
+(N, M, M, K), or the regression's rows); with --decode, (N, K, 3) rows x, y in input pixels
+and a confidence, decoded in the graph as `predict` decodes them (the argmax decoder).
+PATH.json beside the file records the input size, the keypoint names, the letterbox and
+the output, so a user needs nothing of this package to use it.
+"""
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from data_tools import atomic, letterbox, pipeline
+from data_tools.errors import DataError, UsageError
+from engine import data_source, models
+
+# --format → (Keras' export format, the file's suffix, the packages it needs: pip names by
+# import name). SavedModel is a folder.
+FORMATS = {
+    "saved_model": ("tf_saved_model", "", {}),
+    "onnx": ("onnx", ".onnx", {"tf2onnx": "tf2onnx", "onnxruntime": "onnxruntime"}),
+    "litert": ("litert", ".tflite", {"ai_edge_litert": "ai-edge-litert"}),
+}
+CHECK_IMAGES = 4
+# The largest difference from Keras that the check accepts: raw outputs, relative to their
+# largest magnitude (float32 rounding in another runtime's kernels); decoded points in
+# input pixels and their confidences.
+RAW_TOLERANCE = 1e-4
+POINT_TOLERANCE = 0.01
+CONFIDENCE_TOLERANCE = 1e-4
+
+
+# --- the graph to export ---------------------------------------------------------------------
+def exportable(model, codec, decode):
+    """A one-output Keras model: the last stage, or with `decode` its decoded keypoints."""
+    import keras
+
+    class DecodeKeypoints(keras.layers.Layer):
+        """The codec's graph decoding, as a layer of the exported model."""
+
+        def call(self, output):
+            return codec.decode_graph(output)
+
+    output = model.outputs[-1]
+    if decode:
+        output = DecodeKeypoints(name="keypoints", dtype="float32")(output)
+    # One input tensor, not a list of one: the exported signature then takes the image.
+    return keras.Model(model.inputs[0], output, name="exported")
+
+
+def check_packages(fmt):
+    """UsageError naming what a format needs, before a model is built."""
+    import importlib.util
+    missing = [pip for name, pip in FORMATS[fmt][2].items()
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--format {fmt} needs {' and '.join(missing)}, which are not "
+                         f"installed (pip install -r requirements.txt)")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """The converters' and runtimes' C++ and logging chatter (hundreds of lines) kept off
+    the terminal; an error still raises, and main() shows its first line."""
+    import logging
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        os.dup2(captured.fileno(), 2)
+        levels = {name: logging.getLogger(name).level for name in ("tf2onnx", "absl")}
+        for name in levels:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def write(net, fmt, out):
+    """Export `net` to `out` atomically: into a temporary sibling, then renamed."""
+    keras_format, suffix, _ = FORMATS[fmt]
+    place = atomic.atomic_dir(out) if fmt == "saved_model" else atomic.atomic_path(out, suffix)
+    with place as tmp, quiet_stderr():
+        net.export(str(tmp), format=keras_format, verbose=False)
+
+
+# --- the check in the file's own runtime ------------------------------------------------------
+def runtime(fmt, path):
+    """images (N, S, S, 3) float32 -> the file's output, run by the format's own runtime."""
+    if fmt == "saved_model":
+        import tensorflow as tf
+        loaded = tf.saved_model.load(str(path))
+        return lambda images: np.asarray(loaded.serve(tf.constant(images)))
+    if fmt == "onnx":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda images: session.run(None, {name: images})[0]
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(path))
+
+    def run(images):
+        source = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(source, list(images.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(source, images)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return run
+
+
+def check_images(cfg, count=CHECK_IMAGES):
+    """(images float32 (n, S, S, 3), where they come from): the first validation images of
+    the run, letterboxed by its own reader; noise if its data folder is gone."""
+    try:
+        data_source.check_layout(cfg["data_dir"])
+        _, val = data_source.split(cfg, data_source.load_annotations(cfg))
+    except DataError:
+        rng = np.random.default_rng(0)
+        size = cfg["input_size"]
+        return (rng.random((count, size, size, 3), np.float32),
+                f"{count} random images (the run's data folder {cfg['data_dir']} is gone)")
+    dataset = pipeline.make_dataset(val.select(range(min(count, len(val)))), cfg["names"],
+                                    cfg["input_size"], count, with_meta=True,
+                                    augmenter=data_source.augmenter_of(cfg))
+    images = np.asarray(next(iter(dataset))["image"], np.float32)
+    return images, f"{len(images)} validation images"
+
+
+def compare(expected, got, decode):
+    """(largest difference, its tolerance, what the figure is) of the file against Keras."""
+    expected, got = np.asarray(expected, np.float32), np.asarray(got, np.float32)
+    if expected.shape != got.shape:
+        raise UsageError(f"the exported file gives shape {got.shape}, Keras {expected.shape}")
+    if decode:
+        points = float(np.abs(expected[..., :2] - got[..., :2]).max())
+        confidence = float(np.abs(expected[..., 2] - got[..., 2]).max())
+        ok = points <= POINT_TOLERANCE and confidence <= CONFIDENCE_TOLERANCE
+        return ok, (f"largest difference from Keras: {points:.3g} px in the keypoints "
+                    f"(tolerance {POINT_TOLERANCE}), {confidence:.3g} in the confidences "
+                    f"(tolerance {CONFIDENCE_TOLERANCE})")
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    difference = float(np.abs(expected - got).max())
+    return difference <= RAW_TOLERANCE * scale, (
+        f"largest difference from Keras: {difference:.3g} ({difference / scale:.2g} of the "
+        f"output's largest value {scale:.3g}; tolerance {RAW_TOLERANCE:g} of it)")
+
+
+# --- the description beside the file -----------------------------------------------------------
+def description(run, cfg, fmt, decode, net):
+    size = cfg["input_size"]
+    return {
+        "format": fmt,
+        "run": str(run.path.resolve()),
+        "arch": cfg["arch"],
+        "category": cfg["category"],
+        "keypoints": list(cfg["names"]),
+        "input": {"shape": [None, size, size, 3], "dtype": "float32",
+                  "pixels": "RGB divided by 255",
+                  "letterbox": f"scale the longer side to {size}, centre it on a {size} x "
+                               f"{size} canvas of grey {letterbox.PAD_VALUE}: "
+                               "x_input = (x + 0.5) * scale - 0.5 + left"},
+        "output": ({"shape": [None, len(cfg["names"]), 3],
+                    "rows": "x, y in input pixels (pixel centres at integers), confidence"}
+                   if decode else
+                   {"shape": [None, *net.output.shape[1:]],
+                    "what": "the last stage's raw output"}),
+    }
+
+
+def description_path(out):
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def main(args):
+    if args.format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    check_packages(args.format)
+    out = Path(args.out)
+    suffix = FORMATS[args.format][1]
+    if suffix and out.suffix != suffix:
+        raise UsageError(f"--format {args.format} writes a {suffix} file: --out must end "
+                         f"in {suffix}")
+    if out.exists() and (out.is_dir() != (args.format == "saved_model")):
+        raise UsageError(f"--out {out} exists and is a {'folder' if out.is_dir() else 'file'}")
+    # Exported in float32 whatever the run trained in: the runtimes it goes to (a CPU, a
+    # phone) may lack float16 kernels, and a mixed-precision run's weights are float32.
+    run, cfg, model, codec = models.load_run(args.run, precision="float32")
+    net = exportable(model, codec, args.decode)
+    images, source = check_images(cfg)
+    expected = np.asarray(net(images, training=False))
+    try:
+        write(net, args.format, out)
+    except (ValueError, RuntimeError, ImportError, OSError) as e:
+        raise UsageError(f"the {args.format} export failed: {str(e).splitlines()[0]}") from None
+    atomic.write_text(description_path(out),
+                      json.dumps(description(run, cfg, args.format, args.decode, net), indent=2) + "\n")
+    with quiet_stderr():
+        got = runtime(args.format, out)(images)
+    ok, line = compare(expected, got, args.decode)
+    print(f"wrote {out} ({args.format}{', decoding included' if args.decode else ''}) and "
+          f"{description_path(out).name}")
+    print(f"checked with its own runtime on {source}: {line}")
+    if not ok:
+        print(f"error: the exported file does not match the Keras model (kept at {out} to "
+              f"inspect)", file=sys.stderr)
+        return 1
+    return 0
