@@ -1,9 +1,9 @@
 """What happens at the end of every epoch: score, record, checkpoint, draw.
 
 One callback, in a fixed order chosen for crash safety: weights first, then
-history.csv, then state.json (then the picture, TensorBoard and the console line). state.json names the last finished epoch; on
-resume, history rows past it are dropped, so a kill between the steps never
-duplicates or loses an epoch.
+history.csv, then state.json; then the picture, TensorBoard and the console's line.
+state.json names the last finished epoch; on resume, history rows past it are
+dropped, so a kill between the steps never duplicates or loses an epoch.
 
 A NaN or infinite loss is caught at the batch where it appears (like
 keras.callbacks.TerminateOnNaN): training stops there and nothing of that epoch

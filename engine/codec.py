@@ -3,6 +3,7 @@
     ds.map(codec.encode)                              tf.data: image, keypoints -> targets
     model.compile(loss=[codec.loss] * codec.num_stages)
     codec.decode_stages(outputs)                      numpy: outputs -> keypoints per stage
+    codec.decode_graph(last_output)                   keras.ops, in an exported model
 
 Every method's codec is a `Codec`; the engine calls only what is written here, so it
 never needs to know which method it holds.

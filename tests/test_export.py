@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from data_tools import fashion_csv, pipeline, schema
+from engine import registry
 from tests.conftest import REPO, assert_one_line_error, run_here
 
 # (format, --decode, file name): every format that installs with the pinned stack, the
@@ -146,17 +147,16 @@ def test_bad_requests_are_one_line(exported, tmp_path, monkeypatch):
 
 
 # --- the decoding in the graph, per codec -------------------------------------------------
-CODECS = [("cpm", {"input_size": 64}), ("hourglass", {"input_size": 64, "stacks": 2}),
-          ("simplebaseline", {"input_size": 64}), ("regression", {"input_size": 64}),
-          ("regression", {"input_size": 64, "box": "garment"}),
-          ("regression", {"input_size": 64, "loss": "rle"})]
+# Every registered method, and regression's other outputs (a garment box, RLE's scales).
+CODECS = [(arch, {"input_size": 64}) for arch in registry.METHODS] + [
+    ("regression", {"input_size": 64, "box": "garment"}),
+    ("regression", {"input_size": 64, "loss": "rle"})]
 
 
 @pytest.mark.parametrize("arch, cfg", CODECS)
 def test_graph_decoding_is_the_codecs_decoding(arch, cfg):
     """codec.decode_graph (keras.ops, in the exported file) gives codec.decode's points and
     confidences, on random outputs and on the awkward maps: a peak on the border, a flat map."""
-    from engine import registry
     codec = registry.get(arch).make_codec(cfg, 5)
     rng = np.random.default_rng(0)
     if arch == "regression":
