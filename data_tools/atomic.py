@@ -41,7 +41,8 @@ def atomic_path(path, suffix=""):
 def atomic_dir(path):
     """A temporary folder path beside `path` for a writer that makes a whole folder (a
     SavedModel): on success it takes the place of `path` (an older folder there is removed
-    only after the new one is in place); on any failure it is removed and `path` untouched."""
+    only after the new one is in place); on any failure it is removed and `path` is as it
+    was. The caller decides whether an existing `path` may be replaced at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -54,6 +55,8 @@ def atomic_dir(path):
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.is_dir() and not path.exists():
+            os.replace(old, path)
         raise
     shutil.rmtree(old, ignore_errors=True)
 

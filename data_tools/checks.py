@@ -9,9 +9,12 @@ from data_tools.letterbox import ImageError, read_image
 def find_problems(ann):
     """Every per-image problem as (image_id, what), and the sizes of the readable images."""
     problems, sizes = [], []
-    counts = Counter(ann.image_ids)
-    problems += [(image_id, f"duplicate image id ({n} rows)")
-                 for image_id, n in counts.items() if n > 1]
+    # `a\\b.jpg` and `a/b.jpg` are one image (fashion_csv.same_image), as training sees it.
+    counts = Counter(map(fashion_csv.same_image, ann.image_ids))
+    problems += [(image_id, f"duplicate image id ({counts[key]} rows)")
+                 for key, image_id in {fashion_csv.same_image(i): i
+                                       for i in reversed(ann.image_ids)}.items()
+                 if counts[key] > 1]
     for n, image_id in enumerate(ann.image_ids):
         try:
             height, width = read_image(ann.image_path(n)).shape[:2]

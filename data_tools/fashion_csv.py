@@ -101,8 +101,9 @@ def safe_image_path(data_dir, image_id, path=None, row=None):
         raise DataError(f"image id {image_id!r} contains a control character", path, row)
     root = Path(data_dir).resolve()
     relative = os.path.normpath(id_path(image_id))  # an id ..\..\x climbs out as ../../x does
-    if (os.path.isabs(id_path(image_id)) or PureWindowsPath(image_id).drive
-            or relative == os.pardir
+    # Absolute in either system's sense: /x, \x, C:\x, C:x, \\server\share\x.
+    if (id_path(image_id).startswith("/") or PureWindowsPath(image_id).anchor
+            or PureWindowsPath(image_id).drive or relative == os.pardir
             or relative.startswith(os.pardir + os.sep)):
         raise DataError(f"image id {image_id!r} resolves outside the data folder {root}",
                         path, row)

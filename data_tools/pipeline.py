@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from data_tools import augment as augment_lib
 from data_tools import cache as cache_lib
-from data_tools import letterbox, schema, tf_augment, tf_images
+from data_tools import fashion_csv, letterbox, schema, tf_augment, tf_images
 from data_tools.augment_settings import AUGMENTERS
 from data_tools.errors import DataError
 
@@ -33,8 +33,10 @@ SPLIT_RULE = "val if zlib.crc32(image_id.encode('utf-8')) / 2**32 < val_fraction
 
 def _hash_fraction(image_id):
     """A stable number in [0, 1) per image id (crc32 does not change between runs,
-    unlike Python's hash())."""
-    return zlib.crc32(image_id.encode("utf-8")) / 2**32
+    unlike Python's hash()). A Windows spelling of the id (backslashes) hashes as its
+    forward-slash one, so re-saving a CSV on another system keeps the split; ids with
+    forward slashes, all that FashionAI writes, hash as SPLIT_RULE says."""
+    return zlib.crc32(fashion_csv.id_path(image_id).encode("utf-8")) / 2**32
 
 
 def split_train_val(ann, val_fraction=0.1):
@@ -80,7 +82,7 @@ def scan_images(ann, workers=None, how="opencv"):
 def dataset_fingerprint(ann):
     """Short hex digest of the annotations (ids, categories, keypoints) for config.json."""
     h = hashlib.sha256()
-    h.update("\n".join(ann.image_ids).encode("utf-8"))
+    h.update("\n".join(map(fashion_csv.id_path, ann.image_ids)).encode("utf-8"))
     h.update(b"\0" + "\n".join(ann.categories).encode("utf-8"))
     h.update(np.ascontiguousarray(ann.keypoints, np.float32).tobytes())
     return h.hexdigest()[:16]

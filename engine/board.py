@@ -3,7 +3,8 @@
 Each epoch's stage-by-stage picture (heatmaps/epoch_NNN.png) as the image `stages`, and the
 val NE of every stage as the scalars `val_ne/stage1`, `val_ne/stage2`, ... and `val_ne/final`,
 in the run's tensorboard/validation/ folder, next to the validation losses that Keras'
-TensorBoard callback writes there, so `tensorboard --logdir runs` shows both.
+TensorBoard callback writes there, so `tensorboard --logdir runs` shows both. Steps count
+epochs from 0, as Keras' callback does, so that both line up: step 0 is epoch_001.png.
 """
 from pathlib import Path
 
@@ -15,9 +16,10 @@ class StageBoard:
         self.writer = tf.summary.create_file_writer(str(Path(folder) / "validation"))
 
     def write(self, epoch, result, picture=None):
-        """One epoch's figures; `picture` is the PNG the epoch's drawing wrote (or None)."""
+        """Epoch `epoch`'s figures (1-based, as history.csv counts); `picture` is the PNG
+        the epoch's drawing wrote (or None)."""
         tf = self.tf
-        with self.writer.as_default(step=epoch):
+        with self.writer.as_default(step=epoch - 1):
             for stage, ne in enumerate(result["ne_per_stage"], start=1):
                 if ne is not None:
                     tf.summary.scalar(f"val_ne/stage{stage}", ne)

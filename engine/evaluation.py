@@ -45,7 +45,7 @@ def off_image(points, gt_ann):
         try:
             with Image.open(gt_ann.image_path(n)) as image:
                 width, height = image.size
-        except OSError:
+        except (OSError, Image.DecompressionBombError):
             continue
         off[n] |= present[n] & ((points[n, :, 0] > width - 1) | (points[n, :, 1] > height - 1))
     return int(off.sum())

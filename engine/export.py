@@ -55,6 +55,9 @@ def exportable(model, codec, decode):
 
     output = model.outputs[-1]
     if decode:
+        # Once on zeros first, outside Keras' layer call: a codec that cannot decode in
+        # the graph says why in its own words (Keras would wrap them in its own).
+        codec.decode_graph(keras.ops.zeros((1, *output.shape[1:])))
         output = DecodeKeypoints(name="keypoints", dtype="float32")(output)
     # One input tensor, not a list of one: the exported signature then takes the image.
     return keras.Model(model.inputs[0], output, name="exported")
@@ -202,10 +205,16 @@ def main(args):
                          f"in {suffix}")
     if out.exists() and (out.is_dir() != (args.format == "saved_model")):
         raise UsageError(f"--out {out} exists and is a {'folder' if out.is_dir() else 'file'}")
+    if out.is_dir() and any(out.iterdir()) and not (out / "saved_model.pb").is_file():
+        raise UsageError(f"--out {out} is a folder that holds no SavedModel: it is not "
+                         f"replaced (name a new folder)")
     # Exported in float32 whatever the run trained in: the runtimes it goes to (a CPU, a
     # phone) may lack float16 kernels, and a mixed-precision run's weights are float32.
     run, cfg, model, codec = models.load_run(args.run, precision="float32")
-    net = exportable(model, codec, args.decode)
+    try:
+        net = exportable(model, codec, args.decode)
+    except ValueError as e:  # a decoder that has no graph form
+        raise UsageError(f"--decode: {str(e).splitlines()[0]}") from None
     images, source = check_images(cfg)
     expected = np.asarray(net(images, training=False))
     try:

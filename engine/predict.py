@@ -83,6 +83,13 @@ def from_folder(folder, category, runs):
                              "--category to say which category the images are")
     ids = sorted(p.name for p in folder.iterdir()
                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # A backslash in a file name (possible outside Windows) would read as a folder
+    # separator, as in a CSV's ids (fashion_csv.id_path): such a file is not read.
+    odd = [name for name in ids if "\\" in name]
+    if odd:
+        print(f"left out {len(odd)} image(s) whose file name holds a backslash, which this "
+              f"package reads as a folder separator, first {odd[0]!r}", flush=True)
+        ids = [name for name in ids if "\\" not in name]
     if not ids:
         raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} images in this folder", folder)
     return folder, ids, [category] * len(ids)

@@ -98,16 +98,16 @@ def test_tensorboard_has_the_stage_pictures_and_the_val_ne_per_stage(tiny_skirt_
     rows = history(run)
     for s in range(1, stages + 1):
         logged = events[f"val_ne/stage{s}"]
-        assert [step for step, _ in logged] == [1, 2]
+        assert [step for step, _ in logged] == [0, 1]  # epochs from 0, as Keras' losses
         np.testing.assert_allclose([float(v) for _, v in logged],
                                    [float(r[f"val_ne_stage{s}"]) for r in rows], atol=1e-4)
     assert [float(v) for _, v in events["val_ne/final"]] == pytest.approx(
         [float(r["val_ne"]) for r in rows], abs=1e-4)
     import tensorflow as tf
     pictures = events["stages"]
-    assert [step for step, _ in pictures] == [1, 2]
+    assert [step for step, _ in pictures] == [0, 1]
     from PIL import Image
-    for step, (width, height, png) in ((s, v) for s, v in pictures):
-        drawn = Image.open(run / "heatmaps" / f"epoch_{step:03d}.png")
+    for step, (width, height, png) in pictures:
+        drawn = Image.open(run / "heatmaps" / f"epoch_{step + 1:03d}.png")
         assert (int(width), int(height)) == drawn.size
         assert tf.io.decode_png(png).shape[:2] == (drawn.size[1], drawn.size[0])

@@ -91,3 +91,40 @@ def test_test_list(tmp_path):
     (tmp_path / "test.csv").write_text("image_id,image_category\nImages/dress/1.jpg,dress\n")
     ids, cats = fashion_csv.read_test_list(tmp_path / "test.csv")
     assert ids == ["Images/dress/1.jpg"] and cats == ["dress"]
+
+
+# --- ids written on Windows -------------------------------------------------------------
+@pytest.mark.parametrize("image_id, inside", [
+    ("Images\\blouse\\x.jpg", "Images/blouse/x.jpg"),
+    ("Images/blouse\\x.jpg", "Images/blouse/x.jpg"),      # mixed separators
+    ("Images\\..\\Images\\x.jpg", "Images/x.jpg"),        # climbs, but stays inside
+])
+def test_backslash_ids_resolve_like_forward_slashes(tmp_path, image_id, inside):
+    assert fashion_csv.safe_image_path(tmp_path, image_id) == tmp_path.resolve() / inside
+
+
+@pytest.mark.parametrize("image_id", ["..\\..\\etc\\passwd", "Images\\..\\..\\x.jpg",
+                                      "Images/..\\..\\x.jpg", "C:\\x.jpg", "C:x.jpg",
+                                      "\\x.jpg", "\\\\server\\share\\x.jpg", "/x.jpg"])
+def test_ids_that_leave_the_data_folder_are_refused_in_either_spelling(tmp_path, image_id):
+    with pytest.raises(DataError, match="outside the data folder"):
+        fashion_csv.safe_image_path(tmp_path, image_id)
+
+
+def test_the_split_and_fingerprint_ignore_the_spelling(tmp_path):
+    """A CSV re-saved on Windows keeps its train/val split and its fingerprint; and one
+    image in both spellings is a duplicate."""
+    from data_tools import pipeline
+    ids = [f"Images/skirt/{n}.jpg" for n in range(40)]
+    rows = [fashion_csv.HEADER] + [[i, "skirt"] + ["-1_-1_-1"] * 24 for i in ids]
+    (tmp_path / "a.csv").write_text(fashion_csv.csv_text(rows))
+    (tmp_path / "b.csv").write_text(fashion_csv.csv_text(
+        [rows[0]] + [[r[0].replace("/", "\\"), *r[1:]] for r in rows[1:]]))
+    a, b = (fashion_csv.read_annotations(tmp_path / f"{x}.csv") for x in "ab")
+    for part_a, part_b in zip(pipeline.split_train_val(a, 0.2), pipeline.split_train_val(b, 0.2)):
+        assert [fashion_csv.id_path(i) for i in part_b.image_ids] == part_a.image_ids
+    assert pipeline.dataset_fingerprint(a) == pipeline.dataset_fingerprint(b)
+    (tmp_path / "c.csv").write_text(fashion_csv.csv_text(rows + [[ids[3].replace("/", "\\"),
+                                                                   *rows[4][1:]]]))
+    with pytest.raises(DataError, match="duplicate image id"):
+        fashion_csv.read_annotations(tmp_path / "c.csv")

@@ -5,6 +5,7 @@ The exports are of the shared tiny skirt runs (conftest), in this process: no tr
 """
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -126,10 +127,14 @@ def test_readme_onnx_example_prints_a_photos_keypoints(exported, tmp_path):
     assert printed.returncode == 0, printed.stderr
     rows = [line.split() for line in printed.stdout.splitlines()]
     assert [row[0] for row in rows] == list(schema.keypoint_names("skirt")), printed.stdout
-    width, height = Image.open(photo).size
-    for _, x, y, confidence in rows:
-        assert -width <= float(x) <= 2 * width and -height <= float(y) <= 2 * height
-        assert 0 <= float(confidence) <= 1
+    # The same recipe through the package: OpenCV's letterbox and its exact inverse.
+    from data_tools import letterbox
+    image, transform = letterbox.letterbox(letterbox.read_image(photo), 64)
+    keypoints = run_file("onnx", done["onnx"][0], image[None] / 255.0)[0]
+    expected = letterbox.to_original(keypoints[:, :2], transform)
+    printed_xy = np.array([[float(x), float(y)] for _, x, y, _ in rows])
+    np.testing.assert_allclose(printed_xy, expected, atol=0.051)  # printed to 0.1 px
+    np.testing.assert_allclose([float(r[3]) for r in rows], keypoints[:, 2], atol=5e-4)
 
 
 def test_bad_requests_are_one_line(exported, tmp_path, monkeypatch):
@@ -139,11 +144,21 @@ def test_bad_requests_are_one_line(exported, tmp_path, monkeypatch):
                                    "--out", tmp_path / "model.tflite"), "must end in .onnx")
     assert_one_line_error(run_here("export", "--run", tmp_path, "--format", "onnx",
                                    "--out", tmp_path / "m.onnx"), "not a run folder")
+    # A run whose decoder has no graph form (DARK): one line, nothing written.
+    dark = tmp_path / "dark"
+    shutil.copytree(run, dark, ignore=shutil.ignore_patterns("tensorboard", "heatmaps"))
+    config = json.loads((dark / "config.json").read_text())
+    (dark / "config.json").write_text(json.dumps(dict(config, decode="dark")))
+    assert_one_line_error(run_here("export", "--run", dark, "--format", "onnx", "--decode",
+                                   "--out", tmp_path / "dark.onnx"), "decodes with argmax")
+    # A folder that holds something else is not replaced by a SavedModel.
+    assert_one_line_error(run_here("export", "--run", run, "--format", "saved_model",
+                                   "--out", tmp_path), "holds no SavedModel")
     # A converter that is not installed: said in one line, before any model is built.
     monkeypatch.setitem(export.FORMATS, "onnx", ("onnx", ".onnx", {"no_such_converter": "x2onnx"}))
     assert_one_line_error(run_here("export", "--run", run, "--format", "onnx",
                                    "--out", tmp_path / "m.onnx"), "needs x2onnx")
-    assert not list(tmp_path.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dark"]  # the copy, nothing more
 
 
 # --- the decoding in the graph, per codec -------------------------------------------------

@@ -214,12 +214,14 @@ def test_images_folder_with_pictures(skirt_run, synthetic, tmp_path):
     cv2.imwrite(str(folder / "wide.png"), image[:90])
     cv2.imwrite(str(folder / "tall.jpeg"), image[:, :80])
     (folder / "notes.txt").write_text("not an image")
+    shutil.copy(odd[0], folder / "..\\odd0.jpg")  # a backslash would read as a separator
     width, height = write_photos(folder, odd[1])
     out = tmp_path / "mine.csv"
     result = run_cli("predict", "--run", skirt_run, "--images", folder, "--out", out, "--draw")
     assert result.returncode == 0, result.stdout + result.stderr
     assert ("photos: 1 with an EXIF orientation, predicted upright; 1 with transparency, "
             "flattened onto white") in result.stdout
+    assert "left out 1 image(s) whose file name holds a backslash" in result.stdout
 
     rows = {r[0]: r for r in read_rows(out)[1:]}
     names = ["cutout.png", "cutout_twin.png", "grey.png", "odd0.jpg", "odd1.jpg", "phone.jpg",
@@ -287,6 +289,11 @@ def test_a_csv_written_on_windows_reads_as_is(submission, skirt_run, synthetic, 
                                                            for r in rows[1:]]))
     checked = run_here("check-data", "--data-dir", synthetic, "--csv", train_csv)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    twice = tmp_path / "twice.csv"  # one image in both spellings: one image, twice
+    twice.write_text(train_csv.read_text() + fashion_csv.csv_text([rows[1]]))
+    checked = run_here("check-data", "--data-dir", synthetic, "--csv", twice)
+    assert checked.returncode == 2
+    assert f"problem: {windows(rows[1][0])}: duplicate image id (2 rows)" in checked.stdout
 
     ids, categories = fashion_csv.read_test_list(synthetic / "test.csv")
     test_csv = tmp_path / "test.csv"
