@@ -1,6 +1,6 @@
 """Photos as people have them, turned into what the readers take: upright, opaque RGB.
 
-`predict --images DIR` reads a folder of photos: mixed sizes, grey, PNGs with an alpha
+`predict --images DIR` reads a folder of photos, and `visualize --image` one photo: mixed sizes, grey, PNGs with an alpha
 channel, phone JPEGs with an EXIF orientation. The readers (OpenCV's and TensorFlow's)
 letterbox any size and turn grey into RGB themselves; two things they do not do, and what
 this package decides for them:
@@ -18,9 +18,13 @@ this package decides for them:
 Such a photo is converted once into a lossless PNG in a scratch folder, which the pipeline
 reads in its place; every other photo is read where it is.
 """
+import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
+
+from data_tools.letterbox import read_bytes, read_image
 
 ORIENTATION = 0x0112  # the EXIF tag; 1 is "as stored"
 WHITE = (255, 255, 255)
@@ -43,6 +47,19 @@ def upright_rgb(image):
         return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE + (255,)),
                                      rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def read_photo(path):
+    """One photo as uint8 (H, W, 3) RGB as a viewer shows it; ImageError, with the readers'
+    reasons, for a missing, empty or undecodable file. As in `prepare`, only a photo that
+    needs converting goes through PIL; any other is OpenCV's (which also scales 16 bits)."""
+    try:
+        with Image.open(io.BytesIO(read_bytes(path))) as image:
+            if needs_conversion(image):
+                return np.asarray(upright_rgb(image))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        pass  # OpenCV's reader says what is wrong with it
+    return read_image(path)
 
 
 def prepare(folder, names, scratch):

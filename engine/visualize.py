@@ -1,9 +1,13 @@
-"""`run.py visualize --run RUN --image IMG`: what a trained run sees in any image."""
+"""`run.py visualize --run RUN --image IMG`: what a trained run sees in any image.
+
+The image is read as a viewer shows it, as `predict --images` reads photos (EXIF
+orientation applied, transparency on white: data_tools/photos.py), and letterboxed by OpenCV.
+"""
 from pathlib import Path
 
 import numpy as np
 
-from data_tools import letterbox
+from data_tools import letterbox, photos
 from data_tools.errors import DataError
 from engine import models, registry
 from engine.codec import stage_arrays
@@ -12,7 +16,7 @@ from engine.codec import stage_arrays
 def main(args):
     run, cfg, model, codec = models.load_run(args.run)
     try:
-        original = letterbox.read_image(args.image)
+        original = photos.read_photo(args.image)
     except letterbox.ImageError as e:
         raise DataError(e.reason, args.image) from None
     pixels, transform = letterbox.letterbox(original, cfg["input_size"])

@@ -245,6 +245,23 @@ def test_images_folder_with_pictures(skirt_run, synthetic, tmp_path):
     assert f"to {pictures}" in result.stdout
 
 
+def test_visualize_reads_a_photo_as_predict_does(synthetic, tmp_path):
+    """`visualize --image` reads one photo as `predict --images` reads a folder of them."""
+    from data_tools import letterbox, photos
+    source = next(p for p in sorted((synthetic / "Images").rglob("*.jpg"))
+                  if Image.open(p).size[0] != Image.open(p).size[1])
+    width, height = write_photos(tmp_path, source)
+    for photo, twin in (("phone.jpg", "phone_twin.png"), ("cutout.png", "cutout_twin.png")):
+        read = photos.read_photo(tmp_path / photo)
+        np.testing.assert_array_equal(read, letterbox.read_image(tmp_path / twin))
+    assert photos.read_photo(tmp_path / "phone.jpg").shape == (height, width, 3)
+    assert photos.read_photo(tmp_path / "grey.png").shape == (height, width, 3)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    for name, reason in (("none.jpg", "file not found"), ("empty.jpg", "empty file")):
+        with pytest.raises(letterbox.ImageError, match=reason):
+            photos.read_photo(tmp_path / name)
+
+
 def test_a_predicted_point_off_its_image_is_scored_as_a_miss(submission, synthetic, tmp_path):
     """A sloppy model's `-1_445_1` or a point past the image's width is scored as the wrong
     prediction it is, with a warning that counts them; a missing row is still refused."""
