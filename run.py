@@ -240,18 +240,12 @@ def import_tensorflow_quietly():
     Those lines are printed before TensorFlow's own log settings apply; Python errors
     raised by the import are still shown, once stderr is back.
     """
+    from engine.quiet import native_stderr_off
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
-            # The first device query prints CUDA driver errors on machines without one.
-            tf.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with native_stderr_off():
+        import tensorflow as tf
+        # The first device query prints CUDA driver errors on machines without one.
+        tf.config.list_physical_devices("GPU")
 
 
 def main(argv=None):

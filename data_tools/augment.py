@@ -14,7 +14,7 @@ import imgaug.augmenters as iaa
 from imgaug.augmentables.kps import KeypointsOnImage
 
 from data_tools import schema
-from data_tools.augment_settings import DEFAULTS, SOMETIMES, resolve
+from data_tools.augment_settings import SOMETIMES, resolve
 from data_tools.letterbox import PAD_VALUE
 
 ABSENT = np.float32(-1)
@@ -77,7 +77,8 @@ class Augmenter:
 
 
 def make_augmenter(cfg=None):
-    """An Augmenter from a config dict (missing keys take DEFAULTS; 0/None disables)."""
+    """An Augmenter from a config dict (missing keys take augment_settings.DEFAULTS; 0/None
+    disables)."""
     return cfg if isinstance(cfg, Augmenter) else Augmenter(cfg)
 
 

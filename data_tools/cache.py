@@ -62,7 +62,7 @@ def build_cache(ann, input_size, path, progress=True, workers=None, how="opencv"
 def _build(data_dir, image_ids, input_size, path, progress=True, workers=None, how="opencv"):
     path = Path(path)
     n, size = len(image_ids), int(input_size)
-    files = [Path(data_dir) / fashion_csv.id_path(image_id) for image_id in image_ids]
+    files = [fashion_csv.image_file(data_dir, image_id) for image_id in image_ids]
     with atomic.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(input_size=size, version=VERSION, letterbox=how,
                        data_dir=str(Path(data_dir).resolve()))
@@ -103,7 +103,7 @@ class CacheReader:
         row_of = {s: i for i, s in enumerate(self._file["image_ids"].asstr()[()])}
         self._rows = np.array([row_of[s] for s in image_ids], np.int64)
         data_dir = Path(self._file.attrs["data_dir"])
-        self._paths = [data_dir / fashion_csv.id_path(s) for s in image_ids]  # for error messages
+        self._paths = [fashion_csv.image_file(data_dir, s) for s in image_ids]  # for messages
         self._errors = self._file["errors"].asstr()[()]
         self.transforms = self._file["transforms"][()]
         self._lock = threading.Lock()

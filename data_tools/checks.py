@@ -9,12 +9,14 @@ from data_tools.letterbox import ImageError, read_image
 def find_problems(ann):
     """Every per-image problem as (image_id, what), and the sizes of the readable images."""
     problems, sizes = [], []
-    # `a\\b.jpg` and `a/b.jpg` are one image (fashion_csv.same_image), as training sees it.
-    counts = Counter(map(fashion_csv.same_image, ann.image_ids))
-    problems += [(image_id, f"duplicate image id ({counts[key]} rows)")
-                 for key, image_id in {fashion_csv.same_image(i): i
-                                       for i in reversed(ann.image_ids)}.items()
-                 if counts[key] > 1]
+    # `a\\b.jpg` and `a/b.jpg` are one image (fashion_csv.same_image), as training sees it;
+    # a duplicate is named by its first row's spelling.
+    counts, first = Counter(), {}
+    for image_id in ann.image_ids:
+        counts[fashion_csv.same_image(image_id)] += 1
+        first.setdefault(fashion_csv.same_image(image_id), image_id)
+    problems += [(first[key], f"duplicate image id ({n} rows)")
+                 for key, n in counts.items() if n > 1]
     for n, image_id in enumerate(ann.image_ids):
         try:
             height, width = read_image(ann.image_path(n)).shape[:2]

@@ -33,7 +33,7 @@ class Annotations:
         return len(self.image_ids)
 
     def image_path(self, i):
-        return self.data_dir / id_path(self.image_ids[i])
+        return image_file(self.data_dir, self.image_ids[i])
 
     def select(self, rows):
         rows = list(rows)
@@ -81,6 +81,11 @@ def id_path(image_id):
     backslashes (`Images\\blouse\\x.jpg`), which mean the same as forward slashes here.
     The id itself is kept as written (a submission echoes test.csv's ids)."""
     return image_id.replace("\\", "/")
+
+
+def image_file(data_dir, image_id):
+    """Where an image id's file is: the id read as a relative path inside data_dir."""
+    return Path(data_dir) / id_path(image_id)
 
 
 def same_image(image_id):

@@ -60,14 +60,20 @@ def read_image(path):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def image_sizes(ann):
+def image_sizes(ann, unreadable_ok=False):
     """(N, 2) float32 width, height of every image of `ann`, from the file headers: no
-    image is decoded, so it is cheap even for thousands of images."""
+    image is decoded, so it is cheap even for thousands of images. With `unreadable_ok`,
+    a missing or unreadable file's row is NaN instead of an error."""
     from PIL import Image
     sizes = []
     for n in range(len(ann)):
-        with Image.open(ann.image_path(n)) as image:
-            sizes.append(image.size)
+        try:
+            with Image.open(ann.image_path(n)) as image:
+                sizes.append(image.size)
+        except (OSError, Image.DecompressionBombError):
+            if not unreadable_ok:
+                raise
+            sizes.append((np.nan, np.nan))
     return np.array(sizes, np.float32).reshape(-1, 2)
 
 

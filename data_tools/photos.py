@@ -1,7 +1,7 @@
 """Photos as people have them, turned into what the readers take: upright, opaque RGB.
 
-`predict --images DIR` reads a folder of photos, and `visualize --image` one photo: mixed sizes, grey, PNGs with an alpha
-channel, phone JPEGs with an EXIF orientation. The readers (OpenCV's and TensorFlow's)
+`predict --images DIR` reads a folder of photos, and `visualize --image` one photo: mixed
+sizes, grey, PNGs with an alpha channel, phone JPEGs with an EXIF orientation. The readers (OpenCV's and TensorFlow's)
 letterbox any size and turn grey into RGB themselves; two things they do not do, and what
 this package decides for them:
 
@@ -30,11 +30,16 @@ ORIENTATION = 0x0112  # the EXIF tag; 1 is "as stored"
 WHITE = (255, 255, 255)
 
 
+def has_transparency(image):
+    """An alpha channel, or a palette or grey image with a transparent colour."""
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
 def needs_conversion(image):
     """'orientation', 'transparency' or None: what a PIL image needs before the readers."""
     if image.getexif().get(ORIENTATION, 1) not in (0, 1):
         return "orientation"
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    if has_transparency(image):
         return "transparency"
     return None
 
@@ -42,7 +47,7 @@ def needs_conversion(image):
 def upright_rgb(image):
     """The picture a viewer shows: EXIF orientation applied, alpha flattened onto white."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    if has_transparency(image):
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE + (255,)),
                                      rgba).convert("RGB")

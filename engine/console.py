@@ -15,21 +15,21 @@ from tqdm import tqdm
 
 
 class EpochBar(keras.callbacks.Callback):
-    """One tqdm bar per epoch, on a terminal only; closed before the epoch's summary line."""
+    """One tqdm bar per epoch, on a terminal only; closed before the epoch's summary line.
+    The epochs and the steps per epoch are Keras' own (`self.params`)."""
 
-    def __init__(self, steps, batch_size, epochs, stream=None):
+    def __init__(self, batch_size, stream=None):
         super().__init__()
-        self.steps = steps
         self.batch_size = batch_size
-        self.epochs = epochs
         self.stream = stream or sys.stdout
         self.bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self.stream.isatty():
             return
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
-                        unit="step", file=self.stream, leave=False, dynamic_ncols=True)
+        self.bar = tqdm(total=self.params["steps"], unit="step", file=self.stream,
+                        desc=f"epoch {epoch + 1}/{self.params['epochs']}", leave=False,
+                        dynamic_ncols=True)
         self.started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):

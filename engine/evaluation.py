@@ -3,9 +3,8 @@ import json
 import sys
 
 import numpy as np
-from PIL import Image
 
-from data_tools import atomic, fashion_csv, schema
+from data_tools import atomic, fashion_csv, letterbox, schema
 from data_tools.errors import DataError, UsageError
 from engine import metrics
 
@@ -39,16 +38,9 @@ def off_image(points, gt_ann):
     """How many predicted points (N, 24, 3), in ground-truth order, lie off their image:
     a negative coordinate, or one past the image's size where the image is on disk to
     read its size from (evaluate needs only the CSVs)."""
-    present = points[..., 2] >= 0
-    off = present & (points[..., :2] < 0).any(axis=-1)
-    for n in range(len(gt_ann)):
-        try:
-            with Image.open(gt_ann.image_path(n)) as image:
-                width, height = image.size
-        except (OSError, Image.DecompressionBombError):
-            continue
-        off[n] |= present[n] & ((points[n, :, 0] > width - 1) | (points[n, :, 1] > height - 1))
-    return int(off.sum())
+    sizes = letterbox.image_sizes(gt_ann, unreadable_ok=True)[:, None, :]  # NaN: not on disk
+    outside = (points[..., :2] < 0) | (points[..., :2] > sizes - 1)  # NaN compares False
+    return int(((points[..., 2] >= 0) & outside.any(axis=-1)).sum())
 
 
 def evaluate_csv(pred_path, gt_path):

@@ -13,10 +13,7 @@ PATH.json beside the file records the input size, the keypoint names, the letter
 the output, so a user needs nothing of this package to use it.
 """
 import contextlib
-import json
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -25,6 +22,8 @@ import numpy as np
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
 from engine import data_source, models
+from engine.evaluation import write_json
+from engine.quiet import native_stderr_off
 
 # --format → (Keras' export format, the file's suffix, the packages it needs: pip names by
 # import name). SavedModel is a folder.
@@ -75,26 +74,19 @@ def check_packages(fmt):
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """The converters' and runtimes' C++ and logging chatter (hundreds of lines) kept off
-    the terminal; an error still raises, and main() shows its first line."""
+    """The converters' and runtimes' C++, logging and warning chatter (hundreds of lines)
+    kept off the terminal; an error still raises, and main() shows its first line."""
     import logging
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+") as captured:
-        os.dup2(captured.fileno(), 2)
-        levels = {name: logging.getLogger(name).level for name in ("tf2onnx", "absl")}
-        for name in levels:
-            logging.getLogger(name).setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            for name, level in levels.items():
-                logging.getLogger(name).setLevel(level)
+    levels = {name: logging.getLogger(name).level for name in ("tf2onnx", "absl")}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with native_stderr_off(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def write(net, fmt, out):
@@ -149,7 +141,8 @@ def check_images(cfg, count=CHECK_IMAGES):
 
 
 def compare(expected, got, decode):
-    """(largest difference, its tolerance, what the figure is) of the file against Keras."""
+    """(within the tolerance?, the line that says the largest difference and the
+    tolerance) of the file's output against Keras'."""
     expected, got = np.asarray(expected, np.float32), np.asarray(got, np.float32)
     if expected.shape != got.shape:
         raise UsageError(f"the exported file gives shape {got.shape}, Keras {expected.shape}")
@@ -221,8 +214,7 @@ def main(args):
         write(net, args.format, out)
     except (ValueError, RuntimeError, ImportError, OSError) as e:
         raise UsageError(f"the {args.format} export failed: {str(e).splitlines()[0]}") from None
-    atomic.write_text(description_path(out),
-                      json.dumps(description(run, cfg, args.format, args.decode, net), indent=2) + "\n")
+    write_json(description_path(out), description(run, cfg, args.format, args.decode, net))
     with quiet_stderr():
         got = runtime(args.format, out)(images)
     ok, line = compare(expected, got, args.decode)

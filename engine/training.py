@@ -180,7 +180,7 @@ def run_training(options, placement, run, source, cfg):
     epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"],
                          board=board)
     # The bar first: it closes before EpochEnd prints the epoch's line.
-    callbacks = [EpochBar(steps, cfg["batch_size"], cfg["epochs"]), epoch_end,
+    callbacks = [EpochBar(cfg["batch_size"]), epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
     if state["epoch"] < cfg["epochs"]:
         strategy_lib.prepare_fit(model, placement, val_ds)

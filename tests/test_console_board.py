@@ -59,7 +59,8 @@ def test_a_terminal_gets_a_bar_per_epoch_then_the_line():
             return True
 
     screen = Terminal()
-    bar = EpochBar(steps=5, batch_size=8, epochs=3, stream=screen)
+    bar = EpochBar(batch_size=8, stream=screen)
+    bar.set_params({"epochs": 3, "steps": 5})  # as Keras' fit does
     bar.on_epoch_begin(1)
     for step in range(5):
         bar.on_train_batch_end(step, {"loss": 0.5 - step / 100})
@@ -70,7 +71,8 @@ def test_a_terminal_gets_a_bar_per_epoch_then_the_line():
     assert bar.bar is None
 
     log = io.StringIO()  # not a terminal: nothing at all
-    quiet = EpochBar(steps=5, batch_size=8, epochs=3, stream=log)
+    quiet = EpochBar(batch_size=8, stream=log)
+    quiet.set_params({"epochs": 3, "steps": 5})
     quiet.on_epoch_begin(0)
     quiet.on_train_batch_end(0, {"loss": 1.0})
     quiet.on_test_begin()
