@@ -52,13 +52,17 @@ def _start_training(synthetic, out, epochs=50):
 
 
 def _wait_for_epoch(proc, run, epoch=1, timeout=180):
-    """Poll until history.csv shows `epoch` finished (the process must still be training)."""
+    """Poll until state.json says `epoch` finished (the process must still be training).
+
+    state.json is written last of an epoch's files (engine/callbacks.py): history.csv shows
+    the epoch a moment earlier, and a signal sent in between found no state.json yet."""
     deadline = time.monotonic() + timeout
+    state = run / "checkpoints" / "state.json"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"training ended early ({proc.returncode}): {out}{err}")
-        if str(epoch) in _history_epochs(run):
+        if state.is_file() and _state_epoch(run) >= epoch:
             return
         time.sleep(0.1)
     proc.kill()
