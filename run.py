@@ -2,8 +2,9 @@
 """fashion keypoints: one command line for data, training, evaluation and pictures.
 
     python run.py --arch cpm --category dress          # train (the default verb)
-    python run.py synth --out DIR --images-per-category N --seed S
-    python run.py check-data --data-dir DIR
+    python run.py synth --out DIR --images-per-category N --seed S [--shapes SHAPES.json]
+    python run.py fit-shapes --csv train.csv --out SHAPES.json [--data-dir DIR]
+    python run.py check-data --data-dir DIR [--against DIR_OR_CSV]
     python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
     python run.py evaluate --run RUN
     python run.py visualize --run RUN --image IMG [--out DIR]
@@ -20,7 +21,7 @@ import signal
 import sys
 
 CATEGORIES = ("blouse", "outwear", "dress", "skirt", "trousers", "all")
-VERBS = ("train", "synth", "check-data", "evaluate", "visualize", "predict", "compare", "bench",
+VERBS = ("train", "synth", "fit-shapes", "check-data", "evaluate", "visualize", "predict", "compare", "bench",
          "export")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 from data_tools.augment_settings import AUGMENTERS  # noqa: E402 (no TensorFlow behind it)
@@ -106,10 +107,22 @@ def make_parser():
     p.add_argument("--out", required=True)
     p.add_argument("--images-per-category", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shapes", help="the shape model to draw garments from (from fit-shapes; "
+                   "default: the one fitted to the real FashionAI training labels)")
 
-    p = verbs.add_parser("check-data", help="validate a FashionAI folder")
+    p = verbs.add_parser("fit-shapes", help="fit the synthetic generator's shape model to a "
+                         "FashionAI train.csv (labels only; images optional)")
+    p.add_argument("--csv", required=True, help="a FashionAI annotation CSV")
+    p.add_argument("--data-dir", help="folder the CSV's image ids are relative to: each "
+                   "image's size is read from it (default: every image taken as 512x512)")
+    p.add_argument("--out", required=True, help="the model file to write (JSON)")
+
+    p = verbs.add_parser("check-data", help="validate a FashionAI folder and print its "
+                         "label statistics")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--csv", help="annotation CSV (default DIR/Annotations/train.csv)")
+    p.add_argument("--against", help="a second FashionAI folder or annotation CSV: its "
+                   "statistics are printed beside these")
 
     p = verbs.add_parser("evaluate", help="Normalized Error of predictions or of a run")
     p.add_argument("--pred", help="predicted CSV (FashionAI format)")
@@ -204,14 +217,18 @@ def parse(argv):
 def dispatch(args):
     if args.verb == "synth":
         from data_tools import synth
-        summary = synth.generate(args.out, args.images_per_category, seed=args.seed)
+        summary = synth.generate(args.out, args.images_per_category, seed=args.seed,
+                                 shapes=args.shapes)
         print(f"wrote {summary['total_images']} images to {args.out} "
               f"(train.csv {sum(summary['train'].values())}, "
               f"test.csv {sum(summary['test'].values())})")
         return 0
+    if args.verb == "fit-shapes":
+        from data_tools import checks
+        return checks.fit_shapes(args.csv, args.data_dir, args.out)
     if args.verb == "check-data":
         from data_tools import checks
-        return checks.main(args.data_dir, args.csv)
+        return checks.main(args.data_dir, args.csv, args.against)
     if args.verb == "evaluate":
         from engine import evaluation
         return evaluation.main(args)

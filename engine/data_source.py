@@ -38,17 +38,21 @@ def resolve(data_dir, images_per_category, default_count, seed=0):
     if (DEFAULT_REAL / TRAIN_CSV).is_file():
         return DEFAULT_REAL
     target = synthetic_dir(images_per_category, default_count)
+    from data_tools import synth
     if not (target / TRAIN_CSV).is_file():
         generate_once(target, images_per_category, seed)
+    elif not synth.made_by_this_version(target):
+        generate_once(target, images_per_category, seed,
+                      why=f"the synthetic set in {target} is from an older generator")
     return target
 
 
-def generate_once(target, images_per_category, seed):
+def generate_once(target, images_per_category, seed, why=None):
     """Generate into a temporary sibling and rename, so a killed run leaves no half set."""
     from data_tools import synth
-    print(f"no dataset given and none in {DEFAULT_REAL}: generating a synthetic "
-          f"FashionAI-format set ({images_per_category} images per category) in {target}",
-          flush=True)
+    why = why or f"no dataset given and none in {DEFAULT_REAL}"
+    print(f"{why}: generating a synthetic FashionAI-format set ({images_per_category} "
+          f"images per category) in {target}", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

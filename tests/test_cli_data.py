@@ -98,3 +98,62 @@ def test_missing_data_dir(tmp_path):
                                    "--out", tmp_path / "runs"), "does not exist")
     assert_one_line_error(run_here("--data-dir", tmp_path, "--preset", "tiny",
                                    "--out", tmp_path / "runs"), "not a FashionAI folder")
+
+
+def table_row(stdout, category):
+    """The cells of a category's row in check-data's statistics table."""
+    for line in stdout.splitlines():
+        if line.startswith(f"| {category} |"):
+            return [cell.strip() for cell in line.strip("|").split("|")]
+    raise AssertionError(f"no {category} row in:\n{stdout}")
+
+
+def test_check_data_prints_label_statistics(synthetic):
+    result = run_cli("check-data", "--data-dir", synthetic)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mean-shape NE" in result.stdout and "extent ÷ side, p10" in result.stdout
+    ann = fashion_csv.read_annotations(synthetic / "Annotations" / "train.csv").of_category("skirt")
+    cells = table_row(result.stdout, "skirt")
+    assert int(cells[1]) == len(ann)
+    v = ann.keypoints[:, [15, 16, 17, 18], 2]           # a skirt's four points
+    assert float(cells[3]) == pytest.approx((v == 1).mean(), abs=0.005)
+    assert float(cells[4]) == pytest.approx((v == 0).mean(), abs=0.005)
+
+
+def test_check_data_on_labels_without_images(synthetic, tmp_path):
+    """The real train.csv without its images: one line says the images are not there, not
+    one line per image; the statistics are still printed."""
+    (tmp_path / "Annotations").mkdir()
+    shutil.copy(synthetic / "Annotations" / "train.csv", tmp_path / "Annotations")
+    result = run_cli("check-data", "--data-dir", tmp_path)
+    assert result.returncode == 2
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1 and "images are not on disk" in problems[0], result.stdout
+    assert "| dress |" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_check_data_groups_problems_by_kind(synthetic, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic, data)
+    ann = fashion_csv.read_annotations(data / "Annotations" / "train.csv")
+    for n in range(5):
+        (data / ann.image_ids[n]).unlink()
+    result = run_cli("check-data", "--data-dir", data)
+    assert result.returncode == 2
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1, result.stdout
+    assert "file not found: 5 row(s)" in problems[0] and "and 2 more" in problems[0]
+    assert sum(image_id in problems[0] for image_id in ann.image_ids[:5]) == 3
+
+
+def test_check_data_against_another_set(synthetic, tmp_path):
+    other = tmp_path / "other"
+    assert run_cli("synth", "--out", other, "--images-per-category", 6, "--seed", 9).returncode == 0
+    result = run_cli("check-data", "--data-dir", synthetic, "--against",
+                     other / "Annotations" / "train.csv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cells = table_row(result.stdout, "dress")
+    n_here = len(fashion_csv.read_annotations(synthetic / "Annotations" / "train.csv")
+                 .of_category("dress"))
+    assert cells[1] == f"{n_here} / 5"                 # 6 images, one held out as test
+    assert all(" / " in cell for cell in cells[1:-1])

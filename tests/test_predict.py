@@ -310,7 +310,8 @@ def test_a_csv_written_on_windows_reads_as_is(submission, skirt_run, synthetic, 
     twice.write_text(train_csv.read_text() + fashion_csv.csv_text([rows[1]]))
     checked = run_here("check-data", "--data-dir", synthetic, "--csv", twice)
     assert checked.returncode == 2
-    assert f"problem: {windows(rows[1][0])}: duplicate image id (2 rows)" in checked.stdout
+    assert f"problem: duplicate image id: 1 row(s), e.g. {windows(rows[1][0])} (2 rows)" \
+        in checked.stdout
 
     ids, categories = fashion_csv.read_test_list(synthetic / "test.csv")
     test_csv = tmp_path / "test.csv"
