@@ -27,7 +27,7 @@ def find_problems(ann, read_images=True):
         own = set(schema.keypoint_indices(ann.categories[n]))
         for k, (x, y, v) in enumerate(ann.keypoints[n]):
             if v >= 0 and k not in own:
-                problems.append((image_id, f"keypoint not of its category",
+                problems.append((image_id, "keypoint not of its category",
                                  f"{schema.KEYPOINTS[k]} on a {ann.categories[n]}"))
         if not read_images:
             continue

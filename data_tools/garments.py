@@ -47,7 +47,7 @@ def _upper(points, present, rng, sides, hem_sag):
     side mirrors them).
     """
     p = {n: np.asarray(xy, np.float64) for n, xy in points.items()}
-    down, right = frame(points)
+    down, _ = frame(points)
     width = np.linalg.norm(p["armpit_right"] - p["armpit_left"])
 
     def side(tag):

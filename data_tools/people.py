@@ -91,49 +91,62 @@ def _head(img, neck_mid, up, unit, who, rng):
     return centre, axes
 
 
-def _arm(img, start, end, unit, who, thickness):
+def _arm(img, start, end, who, thickness):
     capsule(img, start, end, thickness, who["skin"])
     direction = (end - start) / max(np.linalg.norm(end - start), 1e-6)
     ellipse(img, end + direction * thickness * 0.6, (thickness * 1.3, thickness * 0.9),
             _angle(direction), who["skin"])
 
 
-def _legs(img, left, right, down, unit, who, bare, shoes=True):
+def _legs(img, left, right, down, unit, who, bare):
     """Two legs hanging from the points left and right, bare or in `clothes`, with shoes."""
     colour = who["skin"] if bare else who["clothes"]
     for top in (left, right):
         foot = top + down * unit * 2.2
         capsule(img, top, foot, unit * 0.16, colour)
-        if shoes:
-            ellipse(img, foot + down * unit * 0.1, (unit * 0.22, unit * 0.11), _angle(down) + 90,
-                    (30, 30, 30))
+        ellipse(img, foot + down * unit * 0.1, (unit * 0.22, unit * 0.11), _angle(down) + 90,
+                (30, 30, 30))
 
 
 def draw_wearer(img, category, p, present, who, rng):
-    """The figure under an upper-body or lower-body garment; p: {name: xy} in pixels."""
+    """The figure under the garment; p: {name: xy} in pixels. Returns the figure's unit of
+    size, about its armpits' distance."""
     down, right = frame(p)
-    up = -down
     if category in ("skirt", "trousers"):
-        wl, wr = p["waistband_left"], p["waistband_right"]
-        unit = float(np.linalg.norm(wr - wl)) * 1.25           # about the armpits' distance
-        waist = (wl + wr) / 2
-        shoulder_l = waist + up * unit * 1.4 - right * unit * 0.55
-        shoulder_r = waist + up * unit * 1.4 + right * unit * 0.55
-        for s, w in ((shoulder_l, wl), (shoulder_r, wr)):     # arms hanging at the sides
-            side = 1 if s is shoulder_r else -1
-            _arm(img, s, w + right * side * unit * 0.25 + down * unit * 0.45, unit, who, unit * 0.13)
-        polygon(img, [shoulder_l, shoulder_r, wr + right * unit * 0.05 + down * unit * 0.06,
-                      wl - right * unit * 0.05 + down * unit * 0.06], who["clothes"])
-        _head(img, waist + up * unit * 1.5, up, unit, who, rng)
-        if category == "skirt":
-            hl, hr = p["hemline_left"], p["hemline_right"]
-            _legs(img, hl + (hr - hl) * 0.3 + up * unit * 0.3, hl + (hr - hl) * 0.7 + up * unit * 0.3,
-                  down, unit, who, bare=rng.random() < 0.7)
-        else:
-            for name in ("bottom_left", "bottom_right"):
-                foot = (p[f"{name}_in"] + p[f"{name}_out"]) / 2 + down * unit * 0.08
-                ellipse(img, foot, (unit * 0.2, unit * 0.1), _angle(down) + 90, (30, 30, 30))
-        return unit
+        return _under_lower_garment(img, category, p, down, right, who, rng)
+    return _under_upper_garment(img, category, p, present, down, right, who, rng)
+
+
+def _under_lower_garment(img, category, p, down, right, who, rng):
+    """A top, arms at the sides and a head above a skirt or trousers; legs or shoes below."""
+    up = -down
+    wl, wr = p["waistband_left"], p["waistband_right"]
+    unit = float(np.linalg.norm(wr - wl)) * 1.25           # about the armpits' distance
+    waist = (wl + wr) / 2
+    shoulder_l = waist + up * unit * 1.4 - right * unit * 0.55
+    shoulder_r = waist + up * unit * 1.4 + right * unit * 0.55
+    for shoulder, waist_end, side in ((shoulder_l, wl, -1), (shoulder_r, wr, 1)):
+        # arms hanging at the sides
+        _arm(img, shoulder, waist_end + right * side * unit * 0.25 + down * unit * 0.45, who,
+             unit * 0.13)
+    polygon(img, [shoulder_l, shoulder_r, wr + right * unit * 0.05 + down * unit * 0.06,
+                  wl - right * unit * 0.05 + down * unit * 0.06], who["clothes"])
+    _head(img, waist + up * unit * 1.5, up, unit, who, rng)
+    if category == "skirt":
+        hl, hr = p["hemline_left"], p["hemline_right"]
+        _legs(img, hl + (hr - hl) * 0.3 + up * unit * 0.3, hl + (hr - hl) * 0.7 + up * unit * 0.3,
+              down, unit, who, bare=rng.random() < 0.7)
+    else:
+        for name in ("bottom_left", "bottom_right"):
+            foot = (p[f"{name}_in"] + p[f"{name}_out"]) / 2 + down * unit * 0.08
+            ellipse(img, foot, (unit * 0.2, unit * 0.1), _angle(down) + 90, (30, 30, 30))
+    return unit
+
+
+def _under_upper_garment(img, category, p, present, down, right, who, rng):
+    """Arms through the sleeves (or hanging from the armholes), legs or other clothes below
+    the hem, and a neck and head above the neckline."""
+    up = -down
     al, ar = p["armpit_left"], p["armpit_right"]
     unit = float(np.linalg.norm(ar - al))
     for tag, side in (("left", -1), ("right", 1)):
@@ -147,12 +160,12 @@ def draw_wearer(img, category, p, present, who, rng):
             rest = max(unit * 0.35, unit * 2.3 - length)
             width = float(np.clip(np.linalg.norm(p[f"cuff_{tag}_in"] - p[f"cuff_{tag}_out"]) * 0.4,
                                   unit * 0.08, unit * 0.16))
-            _arm(img, root, cuff + along / length * rest, unit, who, width)
+            _arm(img, root, cuff + along / length * rest, who, width)
         else:
             swing = math.radians(float(rng.uniform(5, 25))) * side
             c, s = math.cos(swing), math.sin(swing)
             hang = np.array([c * down[0] - s * down[1], s * down[0] + c * down[1]])
-            _arm(img, root, root + hang * unit * 2.3, unit, who, unit * 0.12)
+            _arm(img, root, root + hang * unit * 2.3, who, unit * 0.12)
     if category == "dress":
         hl, hr = p["hemline_left"], p["hemline_right"]
         _legs(img, hl + (hr - hl) * 0.3 + up * unit * 0.2, hl + (hr - hl) * 0.7 + up * unit * 0.2,

@@ -30,6 +30,7 @@ from engine.run_dir import RunDir, run_name
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
 MUST_AGREE = ("data_fingerprint", "split_rule", "val_fraction", "preset")
 PCK_CURVE = np.round(np.linspace(0.0, 0.5, 51), 3)
+MIN_VALIDATION_IMAGES = 30  # a rule of thumb: below it one image's miss moves NE more than methods differ
 FAR = 0.5  # an error beyond half the normalising distance is on another part of the garment
 BASELINE = "mean shape"
 BASELINE_COLOR = "#8c8c8c"
@@ -365,13 +366,23 @@ def ranked(scored):
     return sorted((s["ne"], label) for label, s in scored.items() if s["ne"] is not None)
 
 
-def verdict(scored, baseline):
+def too_few(val_images):
+    """Why a validation set cannot rank methods, or None when it is large enough."""
+    if val_images >= MIN_VALIDATION_IMAGES:
+        return None
+    return (f"over {val_images} validation image(s), too few to tell methods apart (a ranking "
+            f"needs {MIN_VALIDATION_IMAGES} at least): read no gap here as a result")
+
+
+def verdict(scored, baseline, val_images):
     """The best line by its mean NE measured here, and how it stands against the mean shape."""
     order = ranked(scored)
     if not order:
         return "No method could be scored: no validation image has a normalising distance."
     ne, best = order[0]
-    line = f"**Best: {best}**, val NE {_num(ne)}"
+    caveat = too_few(val_images)
+    line = f"**Best here: {best}, {caveat}**, val NE {_num(ne)}" if caveat else \
+        f"**Best: {best}**, val NE {_num(ne)}"
     if len(order) > 1:
         line += " (then " + ", ".join(f"{a} {_num(v)}" for v, a in order[1:]) + ")"
     floor = baseline["ne"]
@@ -383,11 +394,13 @@ def verdict(scored, baseline):
     return line
 
 
-def spread_lines(scored):
+def spread_lines(scored, val_images):
     """Which gaps between two lines' mean NE are larger than their seeds' spread.
 
     A gap counts as larger when it exceeds the sum of the two standard deviations (the
     two mean +- sd intervals do not overlap): with three seeds a rough rule, stated as such.
+    Over too few validation images no gap is called larger: the seeds then share one tiny
+    sample, and their spread says nothing of it.
     """
     order = ranked(scored)
     with_sd = [label for _, label in order if scored[label]["ne_sd"] is not None]
@@ -401,8 +414,9 @@ def spread_lines(scored):
     for a, b in itertools.combinations(with_sd, 2):
         gap = scored[b]["ne"] - scored[a]["ne"]
         spread = scored[a]["ne_sd"] + scored[b]["ne_sd"]
+        called = "yes" if gap > spread else "no"
         lines.append(f"| {a} | {b} | {_num(gap)} | {_num(spread)} | "
-                     f"{'yes' if gap > spread else 'no'} |")
+                     f"{called if not too_few(val_images) else 'not told: too few images'} |")
     return lines
 
 
@@ -440,7 +454,7 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
     lines += [f"- {entry.label}: no run in `{Path(args.runs_dir) / entry.run_name(args.category, 0)}` "
               f"(add --train to train it)" for entry in runs if entry.label not in scored]
     lines += [""] if len(scored) < len(runs) else []
-    lines += [verdict(scored, baseline), "", *spread_lines(scored), ""]
+    lines += [verdict(scored, baseline, len(val)), "", *spread_lines(scored, len(val)), ""]
     if any(len(summary["seeds"]) > 1 for summary in scored.values()):
         lines += ["Each seed, and the spread of every figure:", "", *seed_table(scored), ""]
     lines.append("NE: mean distance to the truth over visible keypoints, divided by the "

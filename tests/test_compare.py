@@ -50,7 +50,11 @@ def test_report_has_every_method_and_the_baseline(compared):
     assert "preset: tiny" in report and config["data_fingerprint"] in report
     # The named winner is the method with the lowest NE measured, whichever it is.
     best = min(LINES, key=lambda label: _metrics(runs, label)["ne"])
-    assert re.search(rf"\*\*Best: {best}\*\*", report)
+    # The tests' few validation skirts cannot rank methods, and the verdict says so.
+    val = int(re.search(r"(\d+) validation images", report).group(1))
+    assert val < compare.MIN_VALIDATION_IMAGES
+    assert re.search(rf"\*\*Best here: {best}, over {val} validation image\(s\), too few to tell "
+                     r"methods apart", report)
 
 
 def test_figures_are_written(compared):
@@ -151,14 +155,26 @@ def test_seeds_report_mean_and_spread(two_seeds):
         assert float(row[header.index("± sd")]) == pytest.approx(statistics.stdev(nes), abs=1e-4)
     # Every pair of lines is judged against the two spreads, and the judgement follows them.
     pairs = [line.strip("|").split("|") for line in report.splitlines()
-             if re.match(r"\| [a-z-]+ \| [a-z-]+ \| [0-9.]+ \| [0-9.]+ \| (yes|no) \|", line)]
+             if re.match(r"\| [a-z-]+ \| [a-z-]+ \| [0-9.]+ \| [0-9.]+ \| [a-z]", line)]
     assert len(pairs) == len(LINES) * (len(LINES) - 1) // 2
     for better, worse, gap, spread, verdict in ([c.strip() for c in p] for p in pairs):
         sd = {label: float(rows[label][header.index("± sd")]) for label in (better, worse)}
         assert float(gap) == pytest.approx(float(rows[worse][header.index("val NE")])
                                            - float(rows[better][header.index("val NE")]), abs=2e-4)
         assert float(spread) == pytest.approx(sd[better] + sd[worse], abs=2e-4)
-        assert verdict == ("yes" if float(gap) > float(spread) else "no")
+        assert verdict == "not told: too few images"      # a handful of validation skirts
+
+
+def test_gaps_are_called_against_the_spread_given_enough_images():
+    line = lambda ne, sd: {"ne": ne, "ne_sd": sd}                     # noqa: E731
+    scored = {"a": line(0.10, 0.01), "b": line(0.13, 0.01), "c": line(0.135, 0.02)}
+    rows = {tuple(c.strip() for c in r.strip("|").split("|")[:2]): r.strip("|").split("|")[-1].strip()
+            for r in compare.spread_lines(scored, 97) if r.startswith("| ") and "better" not in r}
+    assert rows == {("a", "b"): "yes", ("a", "c"): "yes", ("b", "c"): "no"}
+    few = compare.spread_lines(scored, 12)
+    assert all(r.endswith("| not told: too few images |") for r in few if r.startswith("| a"))
+    assert compare.verdict(scored, {"ne": 0.5}, 97).startswith("**Best: a**")
+    assert "too few to tell methods apart" in compare.verdict(scored, {"ne": 0.5}, 1)
 
 
 def test_seeds_are_drawn_as_error_bars(two_seeds):
