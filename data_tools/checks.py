@@ -111,12 +111,12 @@ def main(data_dir, csv_path=None, against=None):
     """Print the summary, the label statistics and the problems by kind; 0 when the data
     is clean, 2 when not."""
     ann = _read(data_dir, csv_path)
+    other_ann = _read(against) if against else None     # a bad --against fails before any output
     problems, sizes, note = _look(ann)
     print("\n".join(summary_lines(ann, sizes)))
     stats = label_stats.dataset_stats(ann, longer_sides(sizes))
     other = None
-    if against:
-        other_ann = _read(against)
+    if other_ann is not None:
         _, other_sizes, other_note = _look(other_ann)
         other = label_stats.dataset_stats(other_ann, longer_sides(other_sizes))
         if other_note:

@@ -157,3 +157,9 @@ def test_check_data_against_another_set(synthetic, tmp_path):
                  .of_category("dress"))
     assert cells[1] == f"{n_here} / 5"                 # 6 images, one held out as test
     assert all(" / " in cell for cell in cells[1:-1])
+
+
+def test_check_data_against_a_missing_set_is_one_line(synthetic, tmp_path):
+    result = run_here("check-data", "--data-dir", synthetic, "--against", tmp_path / "none")
+    assert_one_line_error(result, str(tmp_path / "none"), "file not found")
+    assert result.stdout == ""
