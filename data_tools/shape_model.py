@@ -39,7 +39,7 @@ MIN_PATTERN_ROWS = 5     # a visibility pattern is kept as such when this many r
 VARIANCE_KEPT = 0.99     # the PCA keeps the modes that explain this share of the variance
 QUANTILES = np.linspace(0.005, 0.995, 41)   # no single row's extreme is kept
 PLACEMENT = ("log_size", "rotation", "centre_x", "centre_y")
-NORM_FLOOR_QUANTILE = 0.005
+NORM_FLOOR_QUANTILE = 0.005   # the NE distance a drawn garment must reach (see fit_category)
 MAX_DRAWS = 20           # draws of a garment before the last one is taken as it is
 DEFAULT_SIDE = 512.0     # the longer side of a FashionAI image, as a rule
 
@@ -160,7 +160,10 @@ def fit_category(keypoints, sides, category):
     xy = keypoints[..., :2] / sides[:, None, None]
     v = keypoints[..., 2].astype(int)
     present = v >= 0
-    usable = present.sum(1) >= 2          # a similarity needs two points
+    # A similarity needs two distinct points.
+    spread = np.where(present[..., None], xy, -np.inf).max(1) - \
+        np.where(present[..., None], xy, np.inf).min(1)
+    usable = (present.sum(1) >= 2) & (spread.max(1) > 0)
     xy, present, v = xy[usable], present[usable], v[usable]
     canon, placement = _procrustes(xy, present)
     k = canon.shape[1]
