@@ -48,15 +48,13 @@ def _mean_shape_ne(xy, v, sides, category):
     from engine import metrics   # numpy only; engine/ imports no TensorFlow for it
     n = len(xy)
     fold = np.random.default_rng(SPLIT_SEED).permutation(n) % min(FOLDS, n)
-    norm = xy / sides[:, None, None]
+    gt = np.concatenate([xy, v[..., None]], axis=2)
+    # Points in units of each image's longer side: metrics.mean_shape with a side of 1.
+    norm = np.concatenate([xy / sides[:, None, None], v[..., None]], axis=2)
     pred = np.zeros_like(xy)
     for f in np.unique(fold):
         fitted = (fold != f) if n > 1 else (fold == f)
-        present = v[fitted] >= 0
-        count = present.sum(0)
-        layout = np.where(present[..., None], norm[fitted], 0).sum(0) / np.maximum(count, 1)[:, None]
-        pred[fold == f] = layout[None] * sides[fold == f, None, None]
-    gt = np.concatenate([xy, v[..., None]], axis=2)
+        pred[fold == f] = metrics.mean_shape(norm[fitted], 1.0)[None] * sides[fold == f, None, None]
     names = list(schema.keypoint_names(category))
     return metrics.normalized_error(pred, gt, [category] * n, names)["ne"]
 

@@ -30,14 +30,17 @@ def _jitter(rng, colour, amount=14):
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
 
 
-def _fix(pts):
-    return np.round(np.asarray(pts, np.float64).reshape(-1, 2) * FIX).astype(np.int32)
+def fixed(pts, origin=(0.0, 0.0)):
+    """Image points (N, 2), relative to `origin`, as the fixed-point int32 OpenCV draws with
+    SHIFT fractional bits: drawn corners within 1/16 px of the keypoints written."""
+    pts = np.asarray(pts, np.float64).reshape(-1, 2) - np.asarray(origin, np.float64)
+    return np.round(pts * FIX).astype(np.int32)
 
 
 def capsule(img, a, b, radius, colour):
     """A rounded bar from a to b (an arm, a lock of hair, a strap)."""
     radius = max(1, int(round(radius * FIX)))
-    a, b = _fix(a)[0], _fix(b)[0]
+    a, b = fixed(a)[0], fixed(b)[0]
     cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), colour, max(1, 2 * radius // FIX),
              cv2.LINE_AA, SHIFT)
     for end in (a, b):
@@ -45,13 +48,13 @@ def capsule(img, a, b, radius, colour):
 
 
 def ellipse(img, centre, axes, angle_deg, colour):
-    cv2.ellipse(img, tuple(map(int, _fix(centre)[0])),
+    cv2.ellipse(img, tuple(map(int, fixed(centre)[0])),
                 tuple(int(max(1, round(a * FIX))) for a in axes), angle_deg, 0, 360, colour,
                 -1, cv2.LINE_AA, SHIFT)
 
 
 def polygon(img, pts, colour):
-    cv2.fillPoly(img, [_fix(pts)], colour, cv2.LINE_AA, SHIFT)
+    cv2.fillPoly(img, [fixed(pts)], colour, cv2.LINE_AA, SHIFT)
 
 
 def _segment_distance(pts, a, b):

@@ -122,21 +122,21 @@ def _copula(columns):
 
 def _patterns(flags):
     """The patterns of a (N, K) boolean table that MIN_PATTERN_ROWS rows or more share, most
-    common first, with their shares of all rows, and the share of the rows left over."""
-    patterns, counts = np.unique(flags.astype(np.int64), axis=0, return_counts=True)
+    common first, with their shares of all rows, and which rows none of them covers."""
+    patterns, inverse, counts = np.unique(flags.astype(np.int64), axis=0, return_inverse=True,
+                                          return_counts=True)
     keep = counts >= MIN_PATTERN_ROWS
     order = np.argsort(-counts[keep], kind="stable")
     shares = counts[keep][order] / len(flags)
-    return patterns[keep][order], shares, 1.0 - float(shares.sum())
+    return patterns[keep][order], shares, ~keep[inverse.reshape(-1)]
 
 
 def _visibility(v):
     """Which points are absent, as whole patterns (no sleeve: four cuffs at once); which
     present points are occluded, as patterns too, the rows left over by each point's chance."""
     absent, absent_shares, _ = _patterns(v == -1)
-    occluded, occluded_shares, rest = _patterns(v == 0)
-    kept = {tuple(p) for p in occluded.tolist()}
-    left_over = np.array([tuple(r) not in kept for r in (v == 0).astype(np.int64).tolist()])
+    occluded, occluded_shares, left_over = _patterns(v == 0)
+    rest = 1.0 - float(occluded_shares.sum())
     rest_rows = (v == 0)[left_over] if left_over.any() else (v == 0)
     return {
         "absent_patterns": absent.tolist(),
@@ -146,13 +146,6 @@ def _visibility(v):
         "occluded_rest_share": round(rest, 6),
         "occluded_rest_chances": rest_rows.mean(0).round(6).tolist(),
     }
-
-
-def _norm_distances(xy, present, category):
-    """Each row's NE distance (in units of its side), NaN where a point of the pair is absent."""
-    a, b = schema.norm_pair_indices(category)
-    both = present[:, a] & present[:, b]
-    return np.where(both, np.linalg.norm(xy[:, a] - xy[:, b], axis=1), np.nan)
 
 
 def fit_category(keypoints, sides, category):
@@ -170,7 +163,9 @@ def fit_category(keypoints, sides, category):
     mu, basis, coef, residual = _pca_with_gaps(canon.reshape(len(canon), 2 * k),
                                                ~np.repeat(present, 2, axis=1))
     quantiles, corr = _copula(np.concatenate([placement, coef], axis=1))
-    distances = _norm_distances(xy, present, category)
+    from engine import metrics   # numpy only; engine/ imports no TensorFlow for it
+    distances = metrics.normalizers(np.concatenate([xy, v[..., None]], axis=2),
+                                    [category] * len(xy), list(schema.keypoint_names(category)))
     return {
         "rows": int(len(xy)),
         # The copula can pair a small garment with a narrow layout more often than the data

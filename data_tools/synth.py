@@ -38,10 +38,6 @@ from data_tools.fashion_csv import csv_text
 
 GENERATOR_VERSION = 2       # 1: polygons on clutter; 2: the shape model, worn by people
 JPEG_QUALITY = 90
-# fillPoly/polylines take fixed-point coordinates; 4 fractional bits keep the
-# drawn corners within 1/16 px of the keypoints we write.
-_SHIFT = 4
-_FIX = 1 << _SHIFT
 # Keypoints stay this many pixels away from the border: anti-aliased outlines spill
 # about a pixel beyond the polygon.
 _MARGIN = 3
@@ -124,11 +120,6 @@ def _plain_background(rng, w, h):
     return cv2.add(bg, cv2.merge([grain, grain, grain]))
 
 
-def _fix(pts, origin):
-    """Image points -> fixed-point int32 contour relative to a region origin."""
-    return np.round((np.asarray(pts) - origin) * _FIX).astype(np.int32).reshape(-1, 1, 2)
-
-
 def _flowers(rng, tex, base, unit):
     """Scatter small five-petal flowers over the fabric (in place)."""
     h, w = tex.shape[:2]
@@ -166,17 +157,17 @@ def _render_garment(rng, img, pieces, axes, base, skin=None):
     shade = np.full((rh, rw), _SHADE_OUTLINE, np.uint8)
     opening = np.zeros((rh, rw), np.uint8)
     for poly, level, name in pieces:
-        contour = _fix(poly, origin)
-        cv2.fillPoly(alpha, [contour], 255, cv2.LINE_AA, _SHIFT)
-        cv2.fillPoly(shade, [contour], level, cv2.LINE_8, _SHIFT)
+        contour = people.fixed(poly, origin)
+        cv2.fillPoly(alpha, [contour], 255, cv2.LINE_AA, people.SHIFT)
+        cv2.fillPoly(shade, [contour], level, cv2.LINE_8, people.SHIFT)
         if name == "opening":
-            cv2.fillPoly(opening, [contour], 255, cv2.LINE_AA, _SHIFT)
+            cv2.fillPoly(opening, [contour], 255, cv2.LINE_AA, people.SHIFT)
     g_origin, right, down, unit = axes
     thick = max(1, int(round(unit * 0.012)))
     for poly, _, name in pieces:
         if name != "opening":
-            cv2.polylines(shade, [_fix(poly, origin)], True, _SHADE_OUTLINE, thick,
-                          cv2.LINE_AA, _SHIFT)
+            cv2.polylines(shade, [people.fixed(poly, origin)], True, _SHADE_OUTLINE, thick,
+                          cv2.LINE_AA, people.SHIFT)
 
     def along(direction, step=1):
         """Garment-frame coordinate (in units) along `direction` at every step-th pixel."""
