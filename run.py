@@ -76,6 +76,13 @@ def add_train_args(p):
     p.add_argument("--box", choices=("input", "garment"),
                    help="coordinate targets: relative to the whole input (default) or to "
                    "a garment box that the model predicts too")
+    p.add_argument("--hard-keypoints", type=int, metavar="K",
+                   help="heatmap methods: per image, only the K keypoints whose maps cost "
+                   "most count in the loss (online hard keypoint mining, CPN; default: all)")
+    p.add_argument("--curriculum", action="store_true",
+                   help="weight each image by how hard it was at the last epoch's end: "
+                   "hard images count less early on and more later, none is dropped "
+                   "(Ada-Batch, engine/curriculum.py)")
     p.add_argument("--weights", choices=("imagenet", "none"), default="none")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--resume", action="store_true",

@@ -16,7 +16,7 @@ METHOD = Method(
         "paper": {"backbone": "vgg", "width": 1.0, "stages": 6, "stage_channels": 128,
                   "stage_kernel": 7, "sigma": 1.0},
     },
-    options={"backbone": "backbone", "stages": "stages"},
+    options={"backbone": "backbone", "stages": "stages", "hard_keypoints": "hard_keypoints"},
     backbones=("vgg", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169", "densenet201"),
     color="#1f77b4",
     marker="o",

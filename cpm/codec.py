@@ -13,23 +13,23 @@ import numpy as np
 from keras import ops
 
 from engine.backbones import STRIDE
-from engine.heatmaps import HeatmapCodec, gaussian_targets
+from engine.heatmaps import HeatmapCodec, gaussian_targets, sum_keypoints
 
 EPSILON = 1e-7
 
 
-def belief_map_loss(y_true, y_pred):
+def belief_map_loss(y_true, y_pred, hard_keypoints=None):
     """Cross-entropy between a softmax belief map and a target that sums to 1.
 
     -sum over H x W cells and K keypoints of y_true * log(max(y_pred, 1e-7)), in
     float32, one value per image: Keras averages them over the batch, and over every
     replica under a tf.distribute strategy (a loss that averaged the batch itself
     would be counted once per replica there). An absent keypoint's all-zero target
-    adds exactly 0.
+    adds exactly 0. hard_keypoints: engine.heatmaps.sum_keypoints.
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0)
-    return -ops.sum(y_true * ops.log(y_pred), axis=(1, 2, 3))
+    return sum_keypoints(-y_true * ops.log(y_pred), hard_keypoints)
 
 
 class CPMCodec(HeatmapCodec):
@@ -38,6 +38,7 @@ class CPMCodec(HeatmapCodec):
     def __init__(self, cfg, num_keypoints):
         self.set_grid("cpm", cfg, num_keypoints, STRIDE)
         self.num_stages = int(cfg.get("stages", 6))
+        self.hard_keypoints = cfg.get("hard_keypoints")
 
     def targets(self, keypoints):
         """TF: (K,3) keypoints in input pixels -> one (M,M,K) map per keypoint summing to 1 (or 0)."""
@@ -50,7 +51,7 @@ class CPMCodec(HeatmapCodec):
         return tuple(maps for _ in range(self.num_stages))
 
     def loss(self, y_true, y_pred):
-        return belief_map_loss(y_true, y_pred)
+        return belief_map_loss(y_true, y_pred, self.hard_keypoints)
 
 
 def make_codec(cfg, num_keypoints):

@@ -211,7 +211,7 @@ LETTERBOX_OF = {"tf": "tf", "imgaug": "opencv"}  # whose letterbox each path rea
 
 def make_dataset(ann, names, input_size, batch_size, encode=None, training=False, seed=0,
                  augment_cfg=None, augmenter="tf", cache_path=None, drop_remainder=False,
-                 with_meta=False, shard=None, deterministic=True):
+                 with_meta=False, shard=None, deterministic=True, weights=None):
     """A batched, prefetched tf.data.Dataset of the images in `ann`.
 
     names: keypoint names the model predicts (a category's subset or all 24).
@@ -230,6 +230,8 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     decoding, so each worker of a multi-worker run reads only its own part.
     deterministic=False (`--fast`) lets parallel maps hand out elements as they
     finish: the same images and augmentations, in a slightly different order.
+    weights: with `encode`, a tf.Variable of one loss weight per image (--curriculum):
+    each element is then (x, y, weight), read when the element is made.
     """
     if encode is not None and with_meta:
         raise ValueError("with_meta is for evaluation and pictures; it takes no encode")
@@ -267,6 +269,8 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
         image, points, transform = load_element(path, orig, index, random_value)
         image = image / 255.0
         if encode is not None:  # in the same map: one hand-over fewer per image
+            if weights is not None:
+                return (*encode(image, points), tf.gather(weights, index))
             return encode(image, points)
         out = {"image": image, "keypoints": points}
         if with_meta:

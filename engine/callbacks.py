@@ -1,7 +1,7 @@
 """What happens at the end of every epoch: score, record, checkpoint, draw.
 
-One callback, in a fixed order chosen for crash safety: weights first, then
-history.csv, then state.json; then the picture, TensorBoard and the console's line.
+One callback, in a fixed order chosen for crash safety: weights first (and with
+--curriculum, the epoch's per-image losses), then history.csv, then state.json; then the picture, TensorBoard and the console's line.
 state.json names the last finished epoch; on resume, history rows past it are
 dropped, so a kill between the steps never duplicates or loses an epoch.
 
@@ -21,12 +21,13 @@ from engine.console import epoch_line
 
 class EpochEnd(keras.callbacks.Callback):
     def __init__(self, run, evaluate, draw, history, state, train_images, batch_size,
-                 board=None):
+                 board=None, curriculum=None):
         super().__init__()
         self.run = run
         self.evaluate = evaluate        # () -> metrics dict with ne, ne_per_stage
         self.draw = draw                # (epoch, metrics) -> the picture's path
         self.board = board              # a board.StageBoard, or None
+        self.curriculum = curriculum    # an engine.curriculum.Curriculum, or None
         self.history = history          # rows so far (resume keeps them)
         self.state = state              # {"epoch", "best_ne", "best_epoch"}
         self.train_images = train_images
@@ -82,6 +83,8 @@ class EpochEnd(keras.callbacks.Callback):
         row["epoch_seconds"] = f"{time.perf_counter() - self.started:.1f}"
 
         self.run.save_weights(self.model, self.run.last_weights)
+        if self.curriculum is not None:  # its losses of this epoch, before state.json says it
+            self.curriculum.after_epoch(epoch + 1)
         improved = result["ne"] is not None and (
             self.state.get("best_ne") is None or result["ne"] < self.state["best_ne"])
         if improved:

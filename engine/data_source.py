@@ -106,17 +106,17 @@ def cache_file(cfg, part):
     return str(Path(cfg["run_dir"]) / f"cache-{part}.h5") if cfg.get("cache") else None
 
 
-def datasets(cfg, codec, train, val, shard=None, fast=False):
+def datasets(cfg, codec, train, val, shard=None, fast=False, weights=None):
     """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets.
 
     shard: (number of workers, this worker's index) in a multi-worker run, where each
     worker reads its own share of the training and validation images; the evaluation
-    set is whole on every worker.
+    set is whole on every worker. weights: per training image (engine/curriculum.py).
     """
     common = dict(names=cfg["names"], input_size=cfg["input_size"], augmenter=augmenter_of(cfg),
                   batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
-                                     augment_cfg=cfg["augment"], shard=shard,
+                                     augment_cfg=cfg["augment"], shard=shard, weights=weights,
                                      cache_path=cache_file(cfg, "train"), **common)
     val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache_file(cfg, "val"),
                                    shard=shard, **common)

@@ -94,7 +94,24 @@ def peak_one_targets(keypoints, map_size, stride, sigma=1.0):
     return tf.where(has_target[None, None, :], maps, ABSENT)
 
 
-def masked_mse(y_true, y_pred, peak_weight=0.0):
+def sum_keypoints(cell_losses, hard_keypoints=None):
+    """keras.ops: per-cell losses (N, M, M, K) -> one value per image (N,).
+
+    Without `hard_keypoints`, their sum. With it (online hard keypoint mining, Chen et
+    al.'s CPN: 8 of 17), only the `hard_keypoints` keypoints of each image whose maps cost
+    most count, scaled by K / hard_keypoints so that one keypoint weighs what it weighs in
+    the full sum and the learning rate keeps its meaning. A keypoint without a target
+    costs exactly 0 and so never outweighs one that has; where an image has fewer targets
+    than `hard_keypoints`, the rest of its picks add 0.
+    """
+    if not hard_keypoints:
+        return ops.sum(cell_losses, axis=(1, 2, 3))
+    per_keypoint = ops.sum(cell_losses, axis=(1, 2))
+    hardest, _ = ops.top_k(per_keypoint, int(hard_keypoints), sorted=False)
+    return ops.sum(hardest, axis=-1) * (per_keypoint.shape[-1] / int(hard_keypoints))
+
+
+def masked_mse(y_true, y_pred, peak_weight=0.0, hard_keypoints=None):
     """Mean squared error over the maps that have a target (y_true >= 0), in float32.
 
     Per image: the sum over counted maps of the mean over the M x M cells of
@@ -103,7 +120,7 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     strategy, which a loss that averaged the batch itself would defeat). A map marked
     absent (ABSENT) adds exactly 0 to the loss and passes exactly 0 gradient, whatever
     is predicted there. peak_weight 0 is the plain MSE of Newell et al. and Xiao et al.
-    keras.ops only, so it runs under any backend.
+    hard_keypoints: see sum_keypoints. keras.ops only, so it runs under any backend.
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
@@ -112,7 +129,7 @@ def masked_mse(y_true, y_pred, peak_weight=0.0):
     diff = ops.where(y_true >= 0, y_pred - y_true, 0.0)
     weight = 1.0 + float(peak_weight) * ops.maximum(y_true, 0.0)
     cells = ops.cast(ops.shape(y_true)[1] * ops.shape(y_true)[2], "float32")
-    return ops.sum(weight * ops.square(diff), axis=(1, 2, 3)) / cells
+    return sum_keypoints(weight * ops.square(diff), hard_keypoints) / cells
 
 
 DECODERS = ("argmax", "dark")
@@ -378,14 +395,15 @@ class MSEHeatmapCodec(HeatmapCodec):
     """Peak-1 Gaussian targets and a masked mean squared error, every stage the same: the
     codec of Newell et al.'s hourglass and of Xiao et al.'s Simple Baselines.
 
-    cfg keys: sigma (map cells, default 1) and peak_weight (masked_mse; default 0, the
-    papers' plain MSE).
+    cfg keys: sigma (map cells, default 1), peak_weight (masked_mse; default 0, the
+    papers' plain MSE) and hard_keypoints (sum_keypoints; default None, every keypoint).
     """
 
     def __init__(self, method, cfg, num_keypoints, stride, num_stages):
         self.set_grid(method, cfg, num_keypoints, stride)
         self.num_stages = int(num_stages)
         self.peak_weight = float(cfg.get("peak_weight", 0.0))
+        self.hard_keypoints = cfg.get("hard_keypoints")
 
     def targets(self, keypoints):
         """TF: (K,3) keypoints in input pixels -> (M,M,K) peak-1 Gaussians, -1 maps where none."""
@@ -397,5 +415,5 @@ class MSEHeatmapCodec(HeatmapCodec):
         return tuple(maps for _ in range(self.num_stages))
 
     def loss(self, y_true, y_pred):
-        """masked_mse with this config's peak weight."""
-        return masked_mse(y_true, y_pred, self.peak_weight)
+        """masked_mse with this config's peak weight and hard keypoints."""
+        return masked_mse(y_true, y_pred, self.peak_weight, self.hard_keypoints)

@@ -51,7 +51,7 @@ def resolve(name, arch, overrides=None):
 
 
 def method_overrides(arch, **options):
-    """{config key: value} of the method options given (backbone, stages, box; None: not
+    """{config key: value} of the method options given (backbone, stages, ...; None: not
     given), each under the key the method's descriptor names; one that the method does
     not take is a UsageError."""
     method = registry.get(arch)
@@ -60,7 +60,8 @@ def method_overrides(arch, **options):
         if value is None:
             continue
         if option not in method.options:
-            raise UsageError(f"--{option} does not apply to --arch {method.name} (it applies "
+            flag = option.replace("_", "-")
+            raise UsageError(f"--{flag} does not apply to --arch {method.name} (it applies "
                              f"to --arch {', '.join(registry.taking(option))})")
         overrides[method.options[option]] = value
     return overrides

@@ -15,6 +15,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from data_tools import pipeline, schema
@@ -43,6 +44,8 @@ class Options:
     stages: int = None
     box: str = None
     loss: str = None
+    hard_keypoints: int = None
+    curriculum: bool = False
     weights: str = "none"
     precision: str = "auto"
     resume: bool = False
@@ -79,6 +82,11 @@ def new_config(options, gpu):
     for key in ("epochs", "batch_size"):
         if cfg[key] < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be at least 1")
+    hard = cfg.get("hard_keypoints")
+    if hard is not None and not 1 <= hard <= len(cfg["names"]):
+        raise UsageError(f"--hard-keypoints must be between 1 and {len(cfg['names'])} (the "
+                         f"keypoints of {options.category}), got {hard}")
+    cfg["curriculum"] = options.curriculum
     return cfg
 
 
@@ -113,6 +121,9 @@ def train(options):
     placement = strategy_lib.make(options.strategy)  # before any other TensorFlow op
     gpu = models.has_gpu()
     source, cfg = open_run(options, gpu)
+    if cfg.get("curriculum") and placement.replicas > 1:
+        raise UsageError("--curriculum trains on one device: its per-image weights are "
+                         "measured and set between epochs by this process alone")
     if placement.is_chief:
         return run_training(options, placement, run=source, source=source, cfg=cfg)
     # Every worker computes what the chief computes (scores, pictures), so all of them
@@ -167,9 +178,15 @@ def run_training(options, placement, run, source, cfg):
         print(f"resuming after epoch {state['epoch']}", flush=True)
 
     shard = (placement.num_workers, placement.worker_index) if placement.num_workers > 1 else None
-    train_ds, val_ds, meta_ds = data_source.datasets(cfg, codec, train, val, shard=shard,
-                                                     fast=options.fast)
     predictor = models.LocalPredictor(model)
+    curriculum = None
+    if cfg.get("curriculum"):
+        from engine.curriculum import Curriculum
+        curriculum = Curriculum(cfg, codec, train, predictor, run)
+        curriculum.resume(state["epoch"])
+    train_ds, val_ds, meta_ds = data_source.datasets(
+        cfg, codec, train, val, shard=shard, fast=options.fast,
+        weights=curriculum.weights if curriculum else None)
     evaluate = run_eval.make_evaluator(cfg, predictor, codec, train, val, meta_ds)
     draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val)
     from engine.board import StageBoard
@@ -178,7 +195,7 @@ def run_training(options, placement, run, source, cfg):
     steps = math.ceil(len(train) / cfg["batch_size"])
     board = StageBoard(run.tensorboard)
     epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"],
-                         board=board)
+                         board=board, curriculum=curriculum)
     # The bar first: it closes before EpochEnd prints the epoch's line.
     callbacks = [EpochBar(cfg["batch_size"]), epoch_end,
                  keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0)]
@@ -196,10 +213,20 @@ def run_training(options, placement, run, source, cfg):
                 # nothing in flight. (tf.distribute splits a finite set's last, partial
                 # batch unevenly over replicas, and fails on it.)
                 validation = validation.take(validation_steps)
-            model.fit(train_ds.repeat(), epochs=cfg["epochs"], steps_per_epoch=steps,
-                      validation_data=validation, validation_steps=validation_steps,
-                      initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
-                      verbose=0)  # engine/console.py prints instead
+            if curriculum:
+                # A finite set, which Keras iterates afresh each epoch: no element of an
+                # epoch is made (and weighted) before the last epoch's update.
+                fit_data, fit_steps = train_ds, None
+            else:
+                fit_data, fit_steps = train_ds.repeat(), steps
+            with warnings.catch_warnings():
+                # A finite set's first epoch ends where its data does, which is how Keras
+                # learns its length; its warning about that is not a fault here.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                model.fit(fit_data, epochs=cfg["epochs"], steps_per_epoch=fit_steps,
+                          validation_data=validation, validation_steps=validation_steps,
+                          initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
+                          verbose=0)  # engine/console.py prints instead
     board.close()
     if epoch_end.nan_epoch is not None:
         kept = (f"the checkpoints of epoch {state['epoch']} are kept in {source.checkpoints}"

@@ -14,7 +14,7 @@ METHOD = Method(
         # Xiao et al. 2018: ResNet-50, three 256-wide 4x4 deconvolutions, sigma 2 on 64x64 maps.
         "paper": {"backbone": "resnet50", "deconv_width": 256, "sigma": 2.0, "peak_weight": 0},
     },
-    options={"backbone": "backbone"},
+    options={"backbone": "backbone", "hard_keypoints": "hard_keypoints"},
     backbones=("residual", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169",
                "densenet201"),
     color="#d62728",
