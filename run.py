@@ -6,9 +6,9 @@
     python run.py fit-shapes --csv train.csv --out SHAPES.json [--data-dir DIR]
     python run.py check-data --data-dir DIR [--against DIR_OR_CSV]
     python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
-    python run.py evaluate --run RUN
+    python run.py evaluate --run RUN [--run RUN ...] [--flip] [--scales S ...] [--decode D]
     python run.py visualize --run RUN --image IMG [--out DIR]
-    python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--draw]
+    python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--scales S ...] [--draw]
     python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--train] [--runs-dir runs] --out DIR
     python run.py export --run RUN --format saved_model|onnx|litert [--decode] --out PATH
     python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
@@ -44,6 +44,15 @@ def stages_help():
     from engine import registry
     return ", ".join(f"{m.name} {m.stage_noun}s" for m in registry.all_methods()
                      if "stages" in m.options)
+
+
+def add_views_args(p):
+    p.add_argument("--flip", action="store_true",
+                   help="test-time augmentation: merge with the mirrored image's prediction")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0], metavar="S",
+                   help="test-time scales: each run also sees the image S times its input "
+                   "size (e.g. 0.75 1 1.25); the maps (or points) are merged in the "
+                   "original frame")
 
 
 def add_decode_arg(p):
@@ -134,8 +143,12 @@ def make_parser():
     p = verbs.add_parser("evaluate", help="Normalized Error of predictions or of a run")
     p.add_argument("--pred", help="predicted CSV (FashionAI format)")
     p.add_argument("--gt", help="ground-truth CSV (FashionAI format)")
-    p.add_argument("--run", help="a run folder: re-evaluate it on its validation split")
+    p.add_argument("--run", action="append",
+                   help="a run folder: re-evaluate it on its validation split; repeat for an "
+                   "ensemble of runs of one category and data (figures only: metrics.json "
+                   "keeps the run's own, as with --flip, --scales and --decode)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    add_views_args(p)
     add_decode_arg(p)
 
     p = verbs.add_parser("visualize", help="stage-by-stage pictures of a run on one image")
@@ -146,15 +159,16 @@ def make_parser():
     p = verbs.add_parser("predict", help="keypoints of test images as a FashionAI submission")
     p.add_argument("--run", action="append", required=True,
                    help="a run folder; repeat for several categories (a category's own run "
-                   "wins over a run trained on all)")
+                   "wins over a run trained on all); several runs of one category are an "
+                   "ensemble: maps averaged where they share a grid, else points weighted "
+                   "by certainty")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--test-csv", help="test.csv (image_id,image_category)")
     source.add_argument("--images", help="a folder: every .jpg/.jpeg/.png in it")
     p.add_argument("--data-dir", help="folder the test CSV's image ids are relative to "
                    "(default: the CSV's folder)")
     p.add_argument("--out", required=True, help="the submission CSV to write")
-    p.add_argument("--flip", action="store_true",
-                   help="test-time augmentation: average with the mirrored image's prediction")
+    add_views_args(p)
     p.add_argument("--category", choices=CATEGORIES[:-1],
                    help="the category of --images (default: the run's); with --test-csv, "
                    "predict only that category's rows")

@@ -39,6 +39,11 @@ class CPMCodec(HeatmapCodec):
         self.set_grid("cpm", cfg, num_keypoints, STRIDE)
         self.num_stages = int(cfg.get("stages", 6))
         self.hard_keypoints = cfg.get("hard_keypoints")
+        # Softmax belief maps: a sure map is the target itself, whose peak is below 1.
+        self.map_kind, self.density_maps = "belief", True
+        offsets = np.arange(-3 * self.map_size, 3 * self.map_size + 1)
+        ring = np.exp(-offsets.astype(np.float64) ** 2 / (2 * self.sigma ** 2))
+        self.sure_peak = float(1.0 / np.outer(ring, ring).sum())
 
     def targets(self, keypoints):
         """TF: (K,3) keypoints in input pixels -> one (M,M,K) map per keypoint summing to 1 (or 0)."""

@@ -117,18 +117,34 @@ class Codec(abc.ABC):
         keypoints. Elementwise ops and reductions only, which every converter takes."""
         raise NotImplementedError(f"{type(self).__name__} has no graph decoding")
 
-    def decode_flip(self, outputs, mirror_outputs, permutation):
-        """Flip test-time augmentation: (xy (N, K, 2), conf (N, K)) of the last stage, merged
-        from the outputs on a batch and those on its mirror image (x -> S - 1 - x).
+    # --- test-time views and ensembles (engine/test_time.py) -----------------------------
+    def view_answer(self, outputs, view, permutation, side):
+        """The last stage's answer to a test-time view, in the frame of the run's own
+        `side` px input with the view's mirror undone, as an array that can be averaged
+        with the answers to other views.
 
-        permutation (K,): the index of each keypoint's left/right partner (its own where it
-        has none), as schema.flip_permutation gives it. Here: the two decoded answers
-        averaged, the mirror's mapped back first. Heatmap codecs average their maps instead.
+        This codec's input is the view's canvas (a test_time.View: the image resized to
+        `view.content` px, centred on `view.canvas`, mirrored if `view.mirrored`);
+        permutation (K,): each keypoint's left/right partner (schema.flip_permutation).
+        Here: (N, K, 3) rows x, y, confidence. Heatmap codecs give their maps instead,
+        whose mean keeps the decoder's sub-cell precision, which the points' would not.
         """
+        from engine.test_time import to_frame
         xy, conf = self.decode(outputs)
-        mirror_xy, mirror_conf = self.decode(mirror_outputs)
-        mirror_xy = mirror_points(mirror_xy, self.input_size, permutation)
-        return (xy + mirror_xy) / 2, (conf + mirror_conf[:, permutation]) / 2
+        xy, conf = to_frame(xy, view, side), np.asarray(conf, np.float32)
+        if view.mirrored:
+            xy, conf = mirror_points(xy, side, permutation), conf[:, permutation]
+        return np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
+
+    def answer_grid(self):
+        """What another run's answers must share for the two to be averaged as they are
+        (hashable), or None where answers are points: those are weighted by certainty."""
+        return None
+
+    def decode_answer(self, answer):
+        """A mean of view_answer's arrays -> (xy (N, K, 2) in the own input's pixels,
+        certainty (N, K) in [0, 1], 1 for a sure point)."""
+        return answer[..., :2], np.clip(answer[..., 2], 0.0, 1.0)
 
     # --- pictures --------------------------------------------------------------------
     def draw_stages(self, path, images, outputs, gt, names, *, title=None,

@@ -69,6 +69,9 @@ def report_lines(result):
              f"no normalising distance)"]
     if result.get("decoder"):
         lines[0] += f", decoded with {result['decoder']} (metrics.json keeps the run's own decoder)"
+    if result.get("views"):
+        lines.append(f"test time: {result['views']}; {result['model_calls']} model call(s) "
+                     f"per image, {result['images_per_s']:.1f} images/s after the first batch")
     if result.get("ne_per_stage"):
         lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
     if result.get("mean_shape_ne") is not None:
@@ -87,12 +90,17 @@ def write_json(path, result):
 
 
 def main(args):
+    views = len(args.run or ()) > 1 or args.flip or list(args.scales) != [1.0]
     if args.run:
         from engine import run_eval  # TensorFlow: imported only to score a run
-        result = run_eval.evaluate_saved_run(args.run, args.decode)
+        if views:
+            result = run_eval.evaluate_views(args.run, args.scales, args.flip, args.decode)
+        else:
+            result = run_eval.evaluate_saved_run(args.run[0], args.decode)
     else:
-        if args.decode:
-            raise UsageError("--decode goes with --run: a prediction CSV is decoded already")
+        if args.decode or views:
+            raise UsageError("--decode, --flip and --scales go with --run: a prediction CSV "
+                             "is decoded already")
         result = evaluate_csv(args.pred, args.gt)
     print("\n".join(report_lines(result)))
     if args.json:

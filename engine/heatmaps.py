@@ -359,12 +359,35 @@ class HeatmapCodec(Codec):
         """A list of (xy (N,K,2) input pixels, conf (N,K) peak values), one per stage."""
         return [self.decode_maps(m) for m in self.stage_maps(outputs)]
 
-    def decode_flip(self, outputs, mirror_outputs, permutation):
-        """The last stage's maps averaged with the mirror's (flipped back), then decoded:
-        averaging maps keeps the decoder's sub-cell precision, averaging points would not."""
+    # What kind of maps this codec's are, and how sure a map is at its surest: a peak of
+    # 1 (MSE targets). Maps of a kind are averaged across runs that share their grid;
+    # density maps (softmax) keep their sum when moved to another grid.
+    map_kind = "peak-1"
+    density_maps = False
+    sure_peak = 1.0
+
+    def view_answer(self, outputs, view, permutation, side):
+        """The last stage's maps carried onto the grid of the run's own `side` px input
+        (engine.test_time.resample_matrix), then flipped back if the view was mirrored."""
+        from engine.test_time import resample_matrix
         maps = self.stage_maps(outputs)[-1]
-        mirror = flip_maps(self.stage_maps(mirror_outputs)[-1], permutation)
-        return self.decode_maps((maps + mirror) / 2)
+        cells = int(round(side / self.stride))
+        if not (view.content == view.canvas == side):
+            rows = resample_matrix(cells, maps.shape[1], view, side)
+            cols = resample_matrix(cells, maps.shape[2], view, side)
+            maps = np.einsum("vu,nuwk,xw->nvxk", rows, maps, cols)
+            if self.density_maps:
+                maps = maps * (view.content / side) ** 2
+        if view.mirrored:
+            maps = flip_maps(maps, permutation)
+        return maps.astype(np.float32)
+
+    def answer_grid(self):
+        return (self.map_kind, self.map_size, self.sigma)
+
+    def decode_answer(self, answer):
+        xy, conf = self.decode_maps(answer)
+        return xy, np.clip(conf / self.sure_peak, 0.0, 1.0)
 
     def draw_stages(self, path, images, outputs, gt, names, *, title=None,
                     stage_label="stage", shown=None):

@@ -1,8 +1,9 @@
 """`run.py predict`: keypoints of new images from trained runs, as a FashionAI submission.
 
-    test.csv rows (or a folder of images) → each row to the run of its category, else to
-    a run trained on `all` → tf.data (letterbox) → model (and its mirror image with
-    --flip) → codec.decode → original pixels → SUB.csv
+    test.csv rows (or a folder of images) → each row to the run(s) of its category, else
+    to a run trained on `all` → tf.data (letterbox) → engine/test_time.py (the model, and
+    with --flip, --scales or several runs of one category, their views merged) → original
+    pixels → SUB.csv
 
 The submission has `x_y_1` for the category's keypoints in the original image's pixels
 (whole pixels, as fashion_csv.format_cell writes them) and `-1_-1_-1` for the others.
@@ -19,8 +20,7 @@ from tqdm import tqdm
 
 from data_tools import fashion_csv, letterbox, photos, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import data_source, models, pictures, run_eval
-from engine.codec import stage_arrays
+from engine import data_source, pictures, run_eval, test_time
 from engine.run_dir import RunDir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -28,7 +28,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # --- runs -----------------------------------------------------------------------------
 def read_runs(paths):
-    """{category: run folder} of the given runs, checked before any model is built."""
+    """{category: (run folder, ...)} of the given runs, checked before any model is built:
+    several runs of one category are an ensemble (engine/test_time.py)."""
     runs = {}
     for path in paths:
         run = RunDir(path)
@@ -36,10 +37,7 @@ def read_runs(paths):
         if not (run.best_weights.is_file() or run.last_weights.is_file()):
             raise UsageError(f"{run.path} has no checkpoint ({run.best_weights.name} or "
                              f"{run.last_weights.name} in {run.checkpoints})")
-        if category in runs:
-            raise UsageError(f"--run {runs[category]} and --run {run.path} are both "
-                             f"{category} runs: which one to use is ambiguous")
-        runs[category] = run.path
+        runs[category] = (*runs.get(category, ()), run.path)
     return runs
 
 
@@ -130,51 +128,36 @@ def drop_unreadable(ann):
     return ann.select(n for n, image_id in enumerate(ann.image_ids) if image_id not in bad)
 
 
-# --- test-time flip -----------------------------------------------------------------------
-def predict_batch(model, codec, images, names, flip):
-    """(N, K, 2) keypoints in input pixels of a batch of letterboxed images.
-
-    With `flip`, the model also sees the mirror images, and the codec merges the two
-    predictions (engine.codec.Codec.decode_flip), so each method keeps its own decoding.
-    """
-    outputs = stage_arrays(model.predict_on_batch(images))
-    if not flip:
-        return codec.decode(outputs)[0]
-    mirror = stage_arrays(model.predict_on_batch(np.ascontiguousarray(images[:, :, ::-1])))
-    return codec.decode_flip(outputs, mirror, schema.flip_permutation(names))[0]
-
-
 # --- prediction -----------------------------------------------------------------------------
-def predict_run(loaded, ann, flip, batch_size, bar):
-    """One run (as models.load_run gives it) over the images of `ann`: (N, K, 2) keypoints
-    in original pixels (NaN for an image the pipeline dropped) and the run's K names."""
-    _, cfg, model, codec = loaded
-    names = list(cfg["names"])
-    dataset = pipeline.make_dataset(ann, names, cfg["input_size"], batch_size, with_meta=True,
-                                    augmenter=data_source.augmenter_of(cfg))
-    xy = np.full((len(ann), len(names), 2), np.nan, np.float32)
+def predict_run(ensemble, ann, batch_size, bar):
+    """One category's runs (a test_time.Ensemble) over the images of `ann`: (N, K, 2)
+    keypoints in original pixels (NaN for an image the pipeline dropped)."""
+    cfg = ensemble.runs[0].cfg
+    dataset = pipeline.make_dataset(ann, ensemble.names, ensemble.side, batch_size,
+                                    with_meta=True, augmenter=data_source.augmenter_of(cfg))
+    xy = np.full((len(ann), len(ensemble.names), 2), np.nan, np.float32)
     for batch in dataset:
-        points = predict_batch(model, codec, np.asarray(batch["image"]), names, flip)
+        points, _ = ensemble.points(np.asarray(batch["image"]))
         index = np.asarray(batch["index"])
         xy[index] = run_eval.to_original(points, np.asarray(batch["transform"]))
         bar.update(len(index))
-    return xy, names
+    return xy
 
 
-def predict_all(ann, runs, flip, batch_size, decode=None):
-    """(N, 24, 2) keypoints in original pixels of every image, each by its category's run;
-    only the columns of the image's own category are meaningful."""
+def predict_all(ann, runs, batch_size, scales=(1.0,), flip=False, decode=None):
+    """(N, 24, 2) keypoints in original pixels of every image, each by its category's
+    run(s); only the columns of the image's own category are meaningful."""
     xy = np.full((len(ann), schema.NUM_KEYPOINTS, 2), np.nan, np.float32)
-    chosen = np.array([str(run_for(c, runs)) for c in ann.categories])
+    chosen = [run_for(c, runs) for c in ann.categories]
     # Every run's checkpoint is loaded (and a swapped one refused) before any image is
     # predicted, so a bad last run neither wastes the others' work nor cuts a progress bar.
-    loaded = {run_path: models.load_run(run_path, decode) for run_path in dict.fromkeys(chosen)}
+    ensembles = {paths: test_time.load_ensemble(paths, scales, flip, decode)
+                 for paths in dict.fromkeys(chosen)}
     with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
-        for run_path in loaded:
-            rows = np.flatnonzero(chosen == run_path)
-            points, names = predict_run(loaded[run_path], ann.select(rows), flip, batch_size,
-                                        bar)
-            xy[np.ix_(rows, [schema.INDEX[n] for n in names])] = points
+        for paths, ensemble in ensembles.items():
+            rows = np.array([n for n, c in enumerate(chosen) if c == paths])
+            points = predict_run(ensemble, ann.select(rows), batch_size, bar)
+            xy[np.ix_(rows, [schema.INDEX[n] for n in ensemble.names])] = points
     return xy
 
 
@@ -237,7 +220,7 @@ def main(args):
                               source)
         ann = drop_unreadable(drop_unpredictable(ann, runs, source))
 
-        xy = predict_all(ann, runs, args.flip, args.batch_size, args.decode)
+        xy = predict_all(ann, runs, args.batch_size, args.scales, args.flip, args.decode)
         done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
         if len(done) < len(ann):
             print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)

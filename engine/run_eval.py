@@ -141,6 +141,55 @@ def finish(run, cfg, model, codec, evaluate, draw):
     return result
 
 
+def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
+    """The validation figures of one run or an ensemble of runs through its test-time
+    views (engine/test_time.py); metrics.json and the pictures are left as they are.
+
+    An ensemble's runs must be of one category and one data split: each is scored on the
+    images none of them trained on.
+    """
+    import time
+    from engine import test_time
+    cfgs = [RunDir(p).read_config() for p in run_paths]
+    first = cfgs[0]
+    for path, cfg in zip(run_paths[1:], cfgs[1:]):
+        same = all(cfg.get(k) == first.get(k) for k in
+                   ("category", "data_fingerprint", "val_fraction", "split_rule"))
+        if not same:
+            raise UsageError(f"--run {path} is not of the category and data split of "
+                             f"--run {run_paths[0]} ({cfg['category']} against "
+                             f"{first['category']}, or other images): an ensemble is "
+                             f"scored on one validation split")
+    data_source.check_layout(first["data_dir"])
+    train, val = data_source.split(first, data_source.load_annotations(first))
+    ensemble = test_time.load_ensemble(run_paths, scales, flip, decode)
+    dataset = pipeline.make_dataset(val, ensemble.names, ensemble.side, first["batch_size"],
+                                    with_meta=True, augmenter=data_source.augmenter_of(first))
+    xy, gt, transforms, indices, times = [], [], [], [], [time.perf_counter()]
+    for batch in dataset:
+        batch_transforms = np.asarray(batch["transform"])
+        xy.append(to_original(ensemble.points(np.asarray(batch["image"]))[0], batch_transforms))
+        gt.append(np.asarray(batch["orig_keypoints"]))
+        transforms.append(batch_transforms)
+        indices.append(np.asarray(batch["index"]))
+        times.append(time.perf_counter())
+    prediction = {"stage_xy": [np.concatenate(xy)], "gt": np.concatenate(gt),
+                  "transforms": np.concatenate(transforms), "indices": np.concatenate(indices)}
+    layout = training_layout(train, ensemble.names, first["input_size"])
+    result = score(prediction, val.categories, ensemble.names, layout, ensemble.side)
+    result.pop("ne_per_stage")  # merged views have no stages
+    timed = len(prediction["indices"]) - len(indices[0])
+    views = [f"{len(run_paths)} runs ({', '.join(c['arch'] for c in cfgs)})"] if len(cfgs) > 1 else []
+    views += ["flip"] if flip else []
+    views += [f"scales {' '.join(f'{s:g}' for s in scales)}"] if list(scales) != [1.0] else []
+    result.update(category=first["category"], arch="+".join(c["arch"] for c in cfgs),
+                  runs=[str(p) for p in run_paths], scales=list(scales), flip=bool(flip),
+                  views=", ".join(views) or "the run alone", model_calls=ensemble.model_calls,
+                  images_per_s=timed / max(times[-1] - times[1], 1e-9) if timed else 0.0,
+                  decoder=decode)
+    return result
+
+
 def evaluate_saved_run(run_path, decode=None):
     """Rebuild a run's model from its folder, load its best weights, rescore, rewrite metrics.
 

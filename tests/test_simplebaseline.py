@@ -4,6 +4,7 @@ import pytest
 import keras
 
 from engine import bench, presets
+from engine.test_time import View
 from simplebaseline.codec import make_codec
 from simplebaseline.model import build_model
 
@@ -114,7 +115,10 @@ def test_decode_of_encode_and_flip():
     # The mirror's maps (mirrored cells, left and right swapped) merge back to the same points.
     permutation = np.array([1, 0, 2, 3])
     mirror = targets[:, :, ::-1, :][..., permutation]
-    merged, _ = codec.decode_flip([targets], [mirror], permutation)
+    side = codec.input_size
+    views = [View(side, side), View(side, side, mirrored=True)]
+    answer = sum(codec.view_answer([m], v, permutation, side) for m, v in zip((targets, mirror), views))
+    merged, _ = codec.decode_answer(answer / 2)
     np.testing.assert_allclose(merged, xy, atol=1e-4)
 
 

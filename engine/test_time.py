@@ -1,0 +1,207 @@
+"""Test-time steps: flip, scales and ensembles, one layer from runs and images to points.
+
+    letterboxed images at side L (the largest view's)
+      → per run, per view (a scale s, mirrored or not): the images resized to the view's
+        side c = round(s · S) (S the run's own input side), centred on a canvas the run's
+        model takes (its own S, or the smallest larger one for s > 1), grey around them
+      → the model → codec.view_answer: that view's answer in the run's own frame, the
+        mirror undone (maps on the run's grid, or points)
+      → the mean over the run's views
+      → runs whose answers share a grid (codec.answer_grid, e.g. two hourglasses):
+        their mean, decoded once (codec.decode_answer)
+      → the groups' points in L pixels, weighted by their certainty
+
+With one run, no flip and scale 1 this is exactly the run's own prediction: the images
+are not resized, the canvas is the model's input and the answer is its last stage.
+`predict` and `evaluate --run` both call `Ensemble`.
+"""
+import dataclasses
+
+import cv2
+import numpy as np
+
+from data_tools import letterbox, schema
+from data_tools.errors import UsageError
+from engine import models
+from engine.codec import stage_arrays
+
+MIN_VIEW_SIDE = 32  # a scale that shrinks the input below this is refused
+CANVAS_STEP, CANVAS_TRIES = 4, 16  # larger canvases tried for a scale above 1
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """One way of showing the images to a run: `content` px wide, centred on a `canvas`
+    px input, mirrored or not."""
+    content: int
+    canvas: int
+    mirrored: bool = False
+
+    @property
+    def offset(self):
+        return (self.canvas - self.content) // 2
+
+
+def content_side(scale, input_size):
+    side = int(round(float(scale) * input_size))
+    if scale <= 0 or side < MIN_VIEW_SIDE:
+        raise UsageError(f"--scales {scale:g} would show a {input_size} px model a {side} px "
+                         f"image; the smallest view is {MIN_VIEW_SIDE} px")
+    return side
+
+
+def show(images, view):
+    """(N, L, L, 3) float images in [0, 1] as the view shows them: (N, canvas, canvas, 3)."""
+    if view.mirrored:
+        images = images[:, :, ::-1]
+    side = images.shape[1]
+    if view.content != side:
+        how = cv2.INTER_AREA if view.content < side else cv2.INTER_LINEAR
+        images = np.stack([cv2.resize(np.ascontiguousarray(i), (view.content, view.content),
+                                      interpolation=how) for i in images])
+    if view.canvas == view.content:
+        return np.ascontiguousarray(images, np.float32)
+    canvas = np.full((len(images), view.canvas, view.canvas, 3), letterbox.PAD_VALUE / 255.0,
+                     np.float32)
+    at = slice(view.offset, view.offset + view.content)
+    canvas[:, at, at] = images
+    return canvas
+
+
+def to_frame(xy, view, side):
+    """Points in a view's canvas pixels → the frame of a `side` px input, mirror undone
+    only by the caller (pixel centres at integers, as everywhere)."""
+    return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
+
+
+def resample_matrix(size_out, size_in, view, input_size):
+    """(size_out, size_in) linear weights that carry a view's map rows (or columns) onto
+    the grid of the run's own input: cell v of that grid sits at cell
+    (v + 0.5) · c / S + offset / stride - 0.5 of the view's map; beyond the map's last
+    half cell, nothing."""
+    stride = input_size / size_out
+    u = (np.arange(size_out) + 0.5) * view.content / input_size + view.offset / stride - 0.5
+    weights = np.zeros((size_out, size_in), np.float32)
+    inside = (u >= -0.5) & (u <= size_in - 0.5)
+    u = np.clip(u, 0, size_in - 1)
+    low = np.floor(u).astype(int)
+    high = np.minimum(low + 1, size_in - 1)
+    frac = u - low
+    rows = np.arange(size_out)
+    np.add.at(weights, (rows, low), np.where(inside, 1 - frac, 0))
+    np.add.at(weights, (rows, high), np.where(inside, frac, 0))
+    return weights
+
+
+# --- one run ---------------------------------------------------------------------------
+class RunViews:
+    """One run and its views.
+
+    models: {canvas side: (an object with predict_on_batch, the codec of that side)} for
+    every view's canvas, the run's own input side among them.
+    """
+
+    def __init__(self, cfg, views, models_by_side):
+        self.cfg, self.views, self.models = cfg, views, models_by_side
+        self.names = list(cfg["names"])
+        self.input_size = int(cfg["input_size"])
+        self.codec = models_by_side[self.input_size][1]
+        self.permutation = schema.flip_permutation(self.names)
+
+    @property
+    def largest_content(self):
+        return max(v.content for v in self.views)
+
+    def answer(self, images):
+        """The mean of the views' answers (codec.view_answer) for (N, L, L, 3) images."""
+        total = None
+        for view in self.views:
+            predictor, codec = self.models[view.canvas]
+            outputs = stage_arrays(predictor.predict_on_batch(show(images, view)))
+            answer = codec.view_answer(outputs, view, self.permutation, self.input_size)
+            total = answer if total is None else total + answer
+        return total / len(self.views)
+
+
+def planned_views(scales, flip, input_size):
+    """(content side, mirrored) of each view: every scale, each also mirrored with `flip`."""
+    sides = [content_side(scale, input_size) for scale in scales]
+    return [(side, mirrored) for side in sides
+            for mirrored in ((False, True) if flip else (False,))]
+
+
+def load(run_path, scales=(1.0,), flip=False, decode=None):
+    """A RunViews of a trained run: its model at its own side, and for each view larger
+    than that the smallest larger side its model can be built at and its weights fit."""
+    run, cfg, model, codec = models.load_run(run_path, decode)
+    own = int(cfg["input_size"])
+    by_side = {own: (models.LocalPredictor(model), codec)}
+    canvas_of = {}  # a larger view's side -> its canvas
+    views = []
+    for content, mirrored in planned_views(scales, flip, own):
+        if content > own and content not in canvas_of:
+            canvas_of[content], built = larger_model(run, cfg, content)
+            by_side.setdefault(canvas_of[content], built)
+        views.append(View(content, canvas_of.get(content, own), mirrored))
+    return RunViews(cfg, views, by_side)
+
+
+def larger_model(run, cfg, content):
+    """(canvas side, (LocalPredictor, codec)) of the run's model rebuilt at the smallest
+    side from `content` up (in steps of CANVAS_STEP) that it takes, with its weights."""
+    weights = run.best_weights if run.best_weights.is_file() else run.last_weights
+    first = -(-content // CANVAS_STEP) * CANVAS_STEP
+    for side in range(first, first + CANVAS_STEP * CANVAS_TRIES, CANVAS_STEP):
+        try:
+            model, codec = models.build(dict(cfg, input_size=side))
+            models.load_weights(model, weights)
+        except UsageError:
+            continue
+        return side, (models.LocalPredictor(model), codec)
+    raise UsageError(f"--scales: a {content} px view needs a larger input than the "
+                     f"{cfg['input_size']} px of {run.path}, and its {cfg['arch']} model takes "
+                     f"none from {first} to {side} px with its weights")
+
+
+# --- several runs ----------------------------------------------------------------------
+class Ensemble:
+    """Several runs of one keypoint set, each with its views, merged into one answer."""
+
+    def __init__(self, runs):
+        self.runs = list(runs)
+        names = self.runs[0].names
+        for r in self.runs[1:]:
+            if r.names != names:
+                raise UsageError(f"an ensemble's runs must predict the same keypoints: "
+                                 f"{r.cfg['run_dir']} has {len(r.names)} "
+                                 f"({r.cfg['category']}), {self.runs[0].cfg['run_dir']} "
+                                 f"{len(names)} ({self.runs[0].cfg['category']})")
+        self.names = names
+        # The side every run's views are resized from: the largest view's.
+        self.side = max(r.largest_content for r in self.runs)
+        self.model_calls = sum(len(r.views) for r in self.runs)
+
+    def points(self, images):
+        """(xy (N, K, 2) in pixels of the L px images, certainty (N, K) in [0, 1])."""
+        groups = {}
+        for r in self.runs:
+            key = r.codec.answer_grid()
+            groups.setdefault(key if key is not None else id(r), []).append(r)
+        answers = []
+        for members in groups.values():
+            answer = sum(r.answer(images) for r in members) / len(members)
+            xy, certainty = members[0].codec.decode_answer(answer)
+            scale = self.side / members[0].input_size
+            answers.append(((np.asarray(xy, np.float64) + 0.5) * scale - 0.5,
+                            np.asarray(certainty, np.float64)))
+        if len(answers) == 1:
+            xy, certainty = answers[0]
+        else:
+            weights = np.stack([np.maximum(c, 1e-6) for _, c in answers])[..., None]
+            xy = (weights * np.stack([p for p, _ in answers])).sum(0) / weights.sum(0)
+            certainty = weights[..., 0].mean(0)
+        return xy.astype(np.float32), certainty.astype(np.float32)
+
+
+def load_ensemble(run_paths, scales=(1.0,), flip=False, decode=None):
+    return Ensemble(load(p, scales, flip, decode) for p in run_paths)
