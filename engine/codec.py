@@ -53,6 +53,12 @@ def mirror_points(xy, size, permutation):
     return xy
 
 
+def to_frame(xy, view, side):
+    """Points in a test-time view's (engine.test_time.View) canvas pixels → the pixels of the run's own `side` px frame
+    (pixel centres at integers, as everywhere); a mirrored view's stay mirrored."""
+    return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
+
+
 class Codec(abc.ABC):
     """Targets in, keypoints out, and the loss between them, for one method.
 
@@ -129,7 +135,6 @@ class Codec(abc.ABC):
         Here: (N, K, 3) rows x, y, confidence. Heatmap codecs give their maps instead,
         whose mean keeps the decoder's sub-cell precision, which the points' would not.
         """
-        from engine.test_time import to_frame
         xy, conf = self.decode(outputs)
         xy, conf = to_frame(xy, view, side), np.asarray(conf, np.float32)
         if view.mirrored:

@@ -70,8 +70,10 @@ def report_lines(result):
     if result.get("decoder"):
         lines[0] += f", decoded with {result['decoder']} (metrics.json keeps the run's own decoder)"
     if result.get("views"):
+        rate = (f"{result['images_per_s']:.1f} images/s after the first batch"
+                if result.get("images_per_s") else "one batch, not timed")
         lines.append(f"test time: {result['views']}; {result['model_calls']} model call(s) "
-                     f"per image, {result['images_per_s']:.1f} images/s after the first batch")
+                     f"per image, {rate}")
     if result.get("ne_per_stage"):
         lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
     if result.get("mean_shape_ne") is not None:

@@ -301,6 +301,25 @@ def flip_maps(maps, permutation):
     return np.asarray(maps)[:, :, ::-1, :][..., permutation]
 
 
+def resample_matrix(size_out, size_in, view, input_size):
+    """(size_out, size_in) linear weights that carry a view's map rows (or columns) onto
+    the grid of the run's own input: cell v of that grid sits at cell
+    (v + 0.5) · c / S + offset / stride - 0.5 of the view's map; beyond the map's last
+    half cell, nothing."""
+    stride = input_size / size_out
+    u = (np.arange(size_out) + 0.5) * view.content / input_size + view.offset / stride - 0.5
+    weights = np.zeros((size_out, size_in), np.float32)
+    inside = (u >= -0.5) & (u <= size_in - 0.5)
+    u = np.clip(u, 0, size_in - 1)
+    low = np.floor(u).astype(int)
+    high = np.minimum(low + 1, size_in - 1)
+    frac = u - low
+    rows = np.arange(size_out)
+    np.add.at(weights, (rows, low), np.where(inside, 1 - frac, 0))
+    np.add.at(weights, (rows, high), np.where(inside, frac, 0))
+    return weights
+
+
 class HeatmapCodec(Codec):
     """A codec whose every stage is a stack of K heatmaps on an M x M grid of stride r = S / M.
 
@@ -368,8 +387,7 @@ class HeatmapCodec(Codec):
 
     def view_answer(self, outputs, view, permutation, side):
         """The last stage's maps carried onto the grid of the run's own `side` px input
-        (engine.test_time.resample_matrix), then flipped back if the view was mirrored."""
-        from engine.test_time import resample_matrix
+        (resample_matrix), then flipped back if the view was mirrored."""
         maps = self.stage_maps(outputs)[-1]
         cells = int(round(side / self.stride))
         if not (view.content == view.canvas == side):

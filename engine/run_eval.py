@@ -185,7 +185,7 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     result.update(category=first["category"], arch="+".join(c["arch"] for c in cfgs),
                   runs=[str(p) for p in run_paths], scales=list(scales), flip=bool(flip),
                   views=", ".join(views) or "the run alone", model_calls=ensemble.model_calls,
-                  images_per_s=timed / max(times[-1] - times[1], 1e-9) if timed else 0.0,
+                  images_per_s=timed / max(times[-1] - times[1], 1e-9) if timed else None,
                   decoder=decode)
     return result
 

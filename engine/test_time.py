@@ -68,31 +68,6 @@ def show(images, view):
     return canvas
 
 
-def to_frame(xy, view, side):
-    """Points in a view's canvas pixels → the frame of a `side` px input, mirror undone
-    only by the caller (pixel centres at integers, as everywhere)."""
-    return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
-
-
-def resample_matrix(size_out, size_in, view, input_size):
-    """(size_out, size_in) linear weights that carry a view's map rows (or columns) onto
-    the grid of the run's own input: cell v of that grid sits at cell
-    (v + 0.5) · c / S + offset / stride - 0.5 of the view's map; beyond the map's last
-    half cell, nothing."""
-    stride = input_size / size_out
-    u = (np.arange(size_out) + 0.5) * view.content / input_size + view.offset / stride - 0.5
-    weights = np.zeros((size_out, size_in), np.float32)
-    inside = (u >= -0.5) & (u <= size_in - 0.5)
-    u = np.clip(u, 0, size_in - 1)
-    low = np.floor(u).astype(int)
-    high = np.minimum(low + 1, size_in - 1)
-    frac = u - low
-    rows = np.arange(size_out)
-    np.add.at(weights, (rows, low), np.where(inside, 1 - frac, 0))
-    np.add.at(weights, (rows, high), np.where(inside, frac, 0))
-    return weights
-
-
 # --- one run ---------------------------------------------------------------------------
 class RunViews:
     """One run and its views.

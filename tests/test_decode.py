@@ -49,7 +49,7 @@ def test_dark_is_refused_where_there_are_no_heatmaps(tiny_skirt_runs, synthetic,
     assert_one_line_error(result, "--decode dark", "heatmap methods")
     result = run_here("evaluate", "--pred", synthetic / "Annotations" / "train.csv",
                       "--gt", synthetic / "Annotations" / "train.csv", "--decode", "dark")
-    assert_one_line_error(result, "--decode goes with --run")
+    assert_one_line_error(result, "--decode, --flip and --scales go with --run")
     result = run_here("predict", "--run", runs / "skirt-regression-rle", "--test-csv",
                       synthetic / "test.csv", "--out", tmp_path / "x.csv", "--decode", "dark")
     assert_one_line_error(result, "--decode dark", "heatmap methods")

@@ -354,9 +354,9 @@ def test_errors_are_one_line(skirt_run, submission, synthetic, tmp_path):
     shutil.copytree(skirt_run, twin, ignore=shutil.ignore_patterns("tensorboard", "heatmaps"))
     # Two runs of one category are an ensemble; two copies of one run predict what it does.
     result = run_here("predict", "--run", skirt_run, "--run", twin, "--test-csv", test_csv,
-                      "--out", tmp_path / "c.csv")
+                      "--out", twin / "c.csv")
     assert result.returncode == 0, result.stderr
-    assert read_rows(tmp_path / "c.csv") == read_rows(submission[0])
+    assert read_rows(twin / "c.csv") == read_rows(submission[0])
 
     assert_one_line_error(run_here("predict", "--run", skirt_run, "--test-csv", test_csv,
                                    "--category", "blouse", "--out", tmp_path / "d.csv"),

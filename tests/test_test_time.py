@@ -11,7 +11,8 @@ from tests.conftest import assert_one_line_error, run_cli, run_here
 from data_tools import schema
 from data_tools.errors import UsageError
 from engine import registry
-from engine.test_time import Ensemble, RunViews, View, resample_matrix, show
+from engine.heatmaps import resample_matrix
+from engine.test_time import Ensemble, RunViews, View, show
 
 SKIRT = list(schema.keypoint_names("skirt"))
 K = len(SKIRT)

@@ -1,10 +1,12 @@
 #!/bin/bash
-# One seed's hourglass runs of the training steps' table (docs/results/recipes.md): the
-# plain hourglass again (into runs-timing/, beside the comparison's own run, so that every
-# line's training time is measured under the same sharing of the machine), online hard
-# keypoint mining (8 of the dress's 15 keypoints) and the curriculum. Three lanes at once:
+# One seed's hourglass runs of the training steps' table (docs/results/recipes.py): online
+# hard keypoint mining (8 of the dress's 15 keypoints) and the curriculum; or, with "plain",
+# the comparison's own hourglass runs of seeds 0 and 1 trained again into runs-timing/ (the
+# same figures: training is deterministic), so that every line's training time is measured
+# under the same sharing of the machine. Three lanes at once, then the third seed:
 #     for s in 0 1; do docs/results/train_recipes.sh dress $s & done; \
 #         docs/results/train_recipes.sh dress plain & wait
+#     docs/results/train_recipes.sh dress 2
 set -u
 CODE=${CODE:-$(cd "$(dirname "$0")/../.." && pwd)}
 category=$1
