@@ -393,7 +393,9 @@ class HeatmapCodec(Codec):
         if not (view.content == view.canvas == side):
             rows = resample_matrix(cells, maps.shape[1], view, side)
             cols = resample_matrix(cells, maps.shape[2], view, side)
-            maps = np.einsum("vu,nuwk,xw->nvxk", rows, maps, cols)
+            # One axis at a time: a single three-operand einsum loops over all six.
+            maps = np.einsum("vu,nuwk->nvwk", rows, maps)
+            maps = np.einsum("nvwk,xw->nvxk", maps, cols)
             if self.density_maps:
                 maps = maps * (view.content / side) ** 2
         if view.mirrored:
