@@ -1,7 +1,8 @@
 """What happens at the end of every epoch: score, record, checkpoint, draw.
 
 One callback, in a fixed order chosen for crash safety: weights first (and with
---curriculum, the epoch's per-image losses), then history.csv, then state.json; then the picture, TensorBoard and the console's line.
+--curriculum, the epoch's per-image losses), then history.csv, then state.json; then
+the picture, TensorBoard and the console's line.
 state.json names the last finished epoch; on resume, history rows past it are
 dropped, so a kill between the steps never duplicates or loses an epoch.
 
