@@ -403,7 +403,7 @@ class HeatmapCodec(Codec):
         return maps.astype(np.float32)
 
     def answer_grid(self):
-        return (self.map_kind, self.map_size, self.sigma)
+        return (self.map_kind, self.input_size, self.map_size, self.sigma)
 
     def decode_answer(self, answer):
         xy, conf = self.decode_maps(answer)
