@@ -54,8 +54,9 @@ def mirror_points(xy, size, permutation):
 
 
 def to_frame(xy, view, side):
-    """Points in a test-time view's (engine.test_time.View) canvas pixels → the pixels of the run's own `side` px frame
-    (pixel centres at integers, as everywhere); a mirrored view's stay mirrored."""
+    """Points in the canvas pixels of a test-time view (engine.test_time.View) → the pixels
+    of the run's own `side` px frame (pixel centres at integers, as everywhere); a mirrored
+    view's points stay mirrored."""
     return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from data_tools import atomic, pipeline
 from data_tools.errors import UsageError
+from engine import data_source
 from engine.codec import stage_arrays
 
 TIERS = (0.3, 0.4, 0.3)  # easy, medium and hard shares of the images, by rank
@@ -73,7 +74,7 @@ class Curriculum:
         # Unaugmented, encoded, in index order: the loss each image gives the model now.
         self.dataset = pipeline.make_dataset(
             train, encode=codec.encode, names=cfg["names"], input_size=cfg["input_size"],
-            batch_size=cfg["batch_size"], augmenter=cfg.get("augmenter", "tf"))
+            batch_size=cfg["batch_size"], augmenter=data_source.augmenter_of(cfg))
         self.columns = {}  # epoch -> (N,) losses
 
     def image_losses(self):

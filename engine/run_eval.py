@@ -27,11 +27,17 @@ def predict(model, codec, meta_dataset):
     confidences, the ground truth (N, K, 3) in original pixels, the images'
     transforms and indices, in dataset order.
     """
+    return collect(lambda images: codec.decode_stages(
+        stage_arrays(model.predict_on_batch(images))), meta_dataset)
+
+
+def collect(stages_of, meta_dataset):
+    """`predict`'s figures from any `stages_of(images) -> [(xy, conf) per stage]` in input
+    pixels (a model and its codec, or a test-time ensemble's one merged answer)."""
     stage_xy, stage_conf, gt, transforms, indices = [], [], [], [], []
     for batch in meta_dataset:
-        outputs = stage_arrays(model.predict_on_batch(batch["image"]))
         batch_transforms = np.asarray(batch["transform"])
-        for s, (xy, conf) in enumerate(codec.decode_stages(outputs)):
+        for s, (xy, conf) in enumerate(stages_of(np.asarray(batch["image"]))):
             if s == len(stage_xy):
                 stage_xy.append([])
                 stage_conf.append([])
@@ -165,20 +171,18 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     ensemble = test_time.load_ensemble(run_paths, scales, flip, decode)
     dataset = pipeline.make_dataset(val, ensemble.names, ensemble.side, first["batch_size"],
                                     with_meta=True, augmenter=data_source.augmenter_of(first))
-    xy, gt, transforms, indices, times = [], [], [], [], [time.perf_counter()]
-    for batch in dataset:
-        batch_transforms = np.asarray(batch["transform"])
-        xy.append(to_original(ensemble.points(np.asarray(batch["image"]))[0], batch_transforms))
-        gt.append(np.asarray(batch["orig_keypoints"]))
-        transforms.append(batch_transforms)
-        indices.append(np.asarray(batch["index"]))
+    times, sizes = [time.perf_counter()], []  # after each batch, and its images
+
+    def merged(images):
+        answer = ensemble.points(images)
         times.append(time.perf_counter())
-    prediction = {"stage_xy": [np.concatenate(xy)], "gt": np.concatenate(gt),
-                  "transforms": np.concatenate(transforms), "indices": np.concatenate(indices)}
+        sizes.append(len(images))
+        return [answer]
+    prediction = collect(merged, dataset)
     layout = training_layout(train, ensemble.names, first["input_size"])
     result = score(prediction, val.categories, ensemble.names, layout, ensemble.side)
     result.pop("ne_per_stage")  # merged views have no stages
-    timed = len(prediction["indices"]) - len(indices[0])
+    timed = sum(sizes[1:])
     views = [f"{len(run_paths)} runs ({', '.join(c['arch'] for c in cfgs)})"] if len(cfgs) > 1 else []
     views += ["flip"] if flip else []
     views += [f"scales {' '.join(f'{s:g}' for s in scales)}"] if list(scales) != [1.0] else []
