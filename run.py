@@ -79,6 +79,12 @@ def add_train_args(p):
     p.add_argument("--backbone", help=f"the trunk ({backbone_help()}; default: the preset's)")
     p.add_argument("--stages", type=int,
                    help=f"how many outputs the model refines ({stages_help()}; default: the preset's)")
+    p.add_argument("--input-size", type=int, metavar="N",
+                   help="the side of the square network input in pixels; the maps follow "
+                   "the method's stride (default: the preset's; refused where the method "
+                   "cannot take it)")
+    p.add_argument("--features", type=int, metavar="F",
+                   help="hourglass: channels of its residual modules (default: the preset's)")
     p.add_argument("--loss", choices=("smoothl1", "rle"),
                    help="regression: smooth L1 on the coordinates (DeepPose; the default) or "
                    "rle, Residual Log-likelihood Estimation (Li et al. 2021)")

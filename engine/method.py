@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 PRESETS = ("tiny", "cpu", "paper")
 # The training options a method may take, each setting one key of its config.
-OPTIONS = ("backbone", "stages", "box", "loss", "hard_keypoints")
+OPTIONS = ("backbone", "stages", "features", "box", "loss", "hard_keypoints")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,17 @@ def build_uncompiled(cfg):
     return model, codec
 
 
+def check_buildable(cfg, option):
+    """A UsageError naming `option` if the config's model cannot be built (an input size or
+    width its method does not take); checked before a run folder is made."""
+    if option == "--input-size" and cfg["input_size"] < 16:
+        raise UsageError(f"--input-size must be at least 16 px, got {cfg['input_size']}")
+    try:
+        build_uncompiled(cfg)
+    except UsageError as e:
+        raise UsageError(f"{option} {cfg[option[2:].replace('-', '_')]}: {e}") from None
+
+
 def learning_rate_schedule(cfg):
     """Adam's schedule: a linear warm-up from lr/10 over cfg["warmup_epochs"], then cosine
     decay to 2% of lr at the last step."""

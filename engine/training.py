@@ -42,6 +42,8 @@ class Options:
     seed: int = 0
     backbone: str = None
     stages: int = None
+    features: int = None
+    input_size: int = None
     box: str = None
     loss: str = None
     hard_keypoints: int = None
@@ -71,7 +73,7 @@ def new_config(options, gpu):
         options.arch, **{option: getattr(options, option) for option in OPTIONS})
     cfg = presets.resolve(preset, options.arch, {
         "epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
-        **overrides})
+        "input_size": options.input_size, **overrides})
     cfg["weights"] = options.weights
     cfg["precision"] = models.pick_precision(options.precision, gpu)
     cfg.update(category=options.category, seed=options.seed, cache=options.cache,
@@ -87,6 +89,8 @@ def new_config(options, gpu):
         raise UsageError(f"--hard-keypoints must be between 1 and {len(cfg['names'])} (the "
                          f"keypoints of {options.category}), got {hard}")
     cfg["curriculum"] = options.curriculum
+    if options.input_size is not None or options.features is not None:
+        models.check_buildable(cfg, "--input-size" if options.input_size else "--features")
     return cfg
 
 

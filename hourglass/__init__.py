@@ -15,7 +15,7 @@ METHOD = Method(
         # 4 stacks rather than 8 (their ablation: most of the gain by 4, at half the cost).
         "paper": {"stacks": 4, "features": 256, "depth": 4, "sigma": 1.0, "peak_weight": 0},
     },
-    options={"stages": "stacks", "hard_keypoints": "hard_keypoints"},
+    options={"stages": "stacks", "features": "features", "hard_keypoints": "hard_keypoints"},
     trunk="hourglass stem",
     color="#ff7f0e",
     marker="s",
