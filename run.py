@@ -94,6 +94,10 @@ def add_train_args(p):
     p.add_argument("--hard-keypoints", type=int, metavar="K",
                    help="heatmap methods: per image, only the K keypoints whose maps cost "
                    "most count in the loss (online hard keypoint mining, CPN; default: all)")
+    p.add_argument("--first-stage", metavar="RUN",
+                   help="train a second stage on garment crops: at test time RUN (a run of "
+                   "the same category and data) finds each garment's box on the whole image "
+                   "(engine/two_stage.py)")
     p.add_argument("--curriculum", action="store_true",
                    help="weight each image by how hard it was at the last epoch's end: "
                    "hard images count less early on and more later, none is dropped "

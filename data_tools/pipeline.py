@@ -152,32 +152,43 @@ class _Loader:
 
 # ---------------------------------------------------------------- the TF reader
 
-def _tf_loader(names, size, augmenter=None, reader=None):
-    """The map function of the TensorFlow path: (path, keypoints, index, random draw) →
-    (float32 image in [0, 255], input-pixel keypoints, transform), in graph ops only,
-    except a cache's row lookup.
+def _tf_loader(names, size, augmenter=None, reader=None, box_jitter=None):
+    """The map function of the TensorFlow path: (path, keypoints, index, random draw[, box])
+    → (float32 image in [0, 255], input-pixel keypoints, transform), in graph ops only,
+    except a cache's row lookup. With a box, the input is that box's crop (data_tools/crops.py),
+    moved about by `box_jitter` {"shift", "scale"} in training.
 
-    The letterbox and the augmentation are one matrix, so the pixels are resampled once.
+    The letterbox (or crop) and the augmentation are one matrix, so the pixels are
+    resampled once.
     """
-    def read_file(path, index):
+    def read_file(path, index, random_value, box):
         image, height, width, reduction = tf_images.decode(tf.io.read_file(path), size)
         to_input, transform = tf_images.placement(height, width, reduction, size)
         return image, to_input, transform
 
-    def read_cache(path, index):
+    def read_crop(path, index, random_value, box):
+        if box_jitter is not None:
+            box = tf_augment.jitter_box(box, tf.stack([random_value, index]),
+                                        box_jitter["shift"], box_jitter["scale"])
+        transform = tf_images.box_transform(box, size)
+        # Decoded only as much smaller as the crop's scale allows, not the whole image's.
+        image, _, _, reduction = tf_images.decode(tf.io.read_file(path), size, transform[0])
+        to_input = tf_images.letterbox_matrix(transform) @ tf_images.reduction_matrix(reduction)
+        return image, to_input, transform
+
+    def read_cache(path, index, random_value, box):
         # The cache holds letterboxed images already: a row lookup, not worth a TF reader.
         image, transform = tf.numpy_function(reader.get, [index], [tf.uint8, tf.float32],
                                              stateful=False)
         image = tf.ensure_shape(image, (size, size, 3))
         return image, tf.eye(3), tf.ensure_shape(transform, (3,))
 
-    read = read_file if reader is None else read_cache
-
     # Graph code without Python control flow on tensors: AutoGraph's conversion of it
     # (through tf_images and tf_augment) cost about 2 s per dataset.
     @tf.autograph.experimental.do_not_convert
-    def load(path, keypoints, index, random_value):
-        image, to_input, transform = read(path, index)
+    def load(path, keypoints, index, random_value, box=None):
+        read = read_cache if reader is not None else read_file if box is None else read_crop
+        image, to_input, transform = read(path, index, random_value, box)
         points = tf_images.move_points(keypoints, tf_images.letterbox_matrix(transform), size)
         if augmenter is not None:
             seed = tf.stack([random_value, index])
@@ -211,7 +222,8 @@ LETTERBOX_OF = {"tf": "tf", "imgaug": "opencv"}  # whose letterbox each path rea
 
 def make_dataset(ann, names, input_size, batch_size, encode=None, training=False, seed=0,
                  augment_cfg=None, augmenter="tf", cache_path=None, drop_remainder=False,
-                 with_meta=False, shard=None, deterministic=True, weights=None):
+                 with_meta=False, shard=None, deterministic=True, weights=None, boxes=None,
+                 box_jitter=None):
     """A batched, prefetched tf.data.Dataset of the images in `ann`.
 
     names: keypoint names the model predicts (a category's subset or all 24).
@@ -232,6 +244,9 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
     finish: the same images and augmentations, in a slightly different order.
     weights: with `encode`, a tf.Variable of one loss weight per image (--curriculum):
     each element is then (x, y, weight), read when the element is made.
+    boxes: (N, 4) garment boxes in original pixels (data_tools/crops.py), one per image:
+    the input is then each image's crop (a second stage's), read with the tf augmenter and
+    no cache; `box_jitter` {"shift", "scale"} moves the boxes about in training.
     """
     if encode is not None and with_meta:
         raise ValueError("with_meta is for evaluation and pictures; it takes no encode")
@@ -239,6 +254,8 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
         raise ValueError(f"unknown augmenter {augmenter!r}; known: {', '.join(AUGMENTERS)}")
     if len(ann) == 0:
         raise DataError("no images to make a dataset from", getattr(ann, "csv_path", None))
+    if boxes is not None and (augmenter != "tf" or cache_path):
+        raise ValueError("crops are read by the tf augmenter, without a cache")
     names = list(names)
     size = int(input_size)
     keypoints = own_keypoints(ann, names)
@@ -247,12 +264,16 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
               if cache_path else None)
     if augmenter == "tf":
         load_element = _tf_loader(names, size, tf_augment.Augmenter(augment_cfg)
-                                  if training else None, reader)
+                                  if training else None, reader,
+                                  box_jitter if training else None)
     else:
         load_element = _numpy_loader(names, size, augment_lib.make_augmenter(augment_cfg)
                                      if training else None, reader)
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, keypoints, np.arange(len(ann), dtype=np.int64)))
+    columns = (paths, keypoints, np.arange(len(ann), dtype=np.int64))
+    if boxes is not None:
+        columns += (np.asarray(boxes, np.float32).reshape(len(ann), 4),)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     if training:
         ds = ds.shuffle(len(ann), seed=seed, reshuffle_each_iteration=True)
         # One draw per element and epoch: the same seed gives the same epochs.
@@ -265,8 +286,8 @@ def make_dataset(ann, names, input_size, batch_size, encode=None, training=False
         ds = ds.shard(*shard)
 
     def load(element, random_value):
-        path, orig, index = element
-        image, points, transform = load_element(path, orig, index, random_value)
+        path, orig, index = element[:3]
+        image, points, transform = load_element(path, orig, index, random_value, *element[3:])
         image = image / 255.0
         if encode is not None:  # in the same map: one hand-over fewer per image
             if weights is not None:

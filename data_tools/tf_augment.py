@@ -90,6 +90,21 @@ class Augmenter:
         return pixels, swap_sides(points, names, move["flip"])
 
 
+def jitter_box(box, seed, shift, scale):
+    """A box (x0, y0, x1, y1) moved by up to `shift` of its longer side on each axis and
+    resized by a factor drawn from `scale` (low, high) about its centre: a second stage
+    learns on boxes as imperfect as a first stage's."""
+    u = tf.random.stateless_uniform([3], seed=tf.random.experimental.stateless_fold_in(seed, 2))
+    box = tf.cast(box, tf.float32)
+    centre = (box[:2] + box[2:]) / 2
+    half = (box[2:] - box[:2]) / 2
+    side = 2 * tf.reduce_max(half)
+    low, high = scale
+    factor = low + u[2] * (high - low)
+    centre = centre + (2 * u[:2] - 1) * shift * side
+    return tf.concat([centre - half * factor, centre + half * factor], 0)
+
+
 def swap_sides(points, names, flipped):
     """After a mirror, each `_left` name takes its `_right` partner's point and back."""
     permutation = schema.flip_permutation(list(names))

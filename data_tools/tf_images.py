@@ -26,25 +26,29 @@ REDUCTIONS = (1, 2, 4, 8)  # the DCT scales libjpeg offers
 COMPILE_FROM = 128
 
 
-def _steps(height, width, size):
-    """How many halvings (an index into REDUCTIONS) keep the longer side at least `size`."""
+def _steps(height, width, size, scale=None):
+    """How many halvings (an index into REDUCTIONS) keep the longer side at least `size`,
+    or with `scale` (input pixels per original pixel, a crop's) at least one pixel per
+    input pixel."""
+    if scale is not None:
+        return tf.add_n([tf.cast(r * scale <= 1.0, tf.int32) for r in REDUCTIONS[1:]])
     longer = tf.maximum(height, width)
     return tf.add_n([tf.cast(longer // r >= size, tf.int32) for r in REDUCTIONS[1:]])
 
 
-def _decode_jpeg(data, size):
+def _decode_jpeg(data, size, scale=None):
     shape = tf.io.extract_jpeg_shape(data)
-    steps = _steps(shape[0], shape[1], size)
+    steps = _steps(shape[0], shape[1], size, scale)
     # `ratio` is an attribute of the op, not an input, so each scale is its own branch.
     branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in REDUCTIONS]
     return tf.switch_case(steps, branches), shape[0], shape[1], 2 ** steps
 
 
-def _decode_other(data, size):
+def _decode_other(data, size, scale=None):
     # channels=3 turns grey into RGB and drops alpha; dtype=uint8 scales 16-bit PNGs.
     image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
     shape = tf.shape(image)
-    steps = _steps(shape[0], shape[1], size)
+    steps = _steps(shape[0], shape[1], size, scale)
     branches = [lambda r=r: _block_mean(image, r) for r in REDUCTIONS]
     return tf.switch_case(steps, branches), shape[0], shape[1], 2 ** steps
 
@@ -62,16 +66,17 @@ def _block_mean(image, reduction):
     return tf.cast(tf.round(mean[0]), tf.uint8)
 
 
-def decode(data, size):
+def decode(data, size, scale=None):
     """(uint8 (h, w, 3) RGB, original height, original width, reduction) of encoded bytes;
-    the image is `reduction` times smaller than the file's, for an input of `size`.
+    the image is `reduction` times smaller than the file's, for an input of `size` (or,
+    for a crop, at `scale` input pixels per original pixel).
 
     EXIF orientation is ignored, as in `letterbox.read_image`: FashionAI's keypoints
     refer to the stored pixel grid. Bytes that tf.io cannot decode raise an op error,
     which the pipeline's ignore_errors turns into a skipped image.
     """
-    return tf.cond(tf.io.is_jpeg(data), lambda: _decode_jpeg(data, size),
-                   lambda: _decode_other(data, size))
+    return tf.cond(tf.io.is_jpeg(data), lambda: _decode_jpeg(data, size, scale),
+                   lambda: _decode_other(data, size, scale))
 
 
 def letterbox_transform(height, width, size):
@@ -94,6 +99,17 @@ def placement(height, width, reduction, size):
     letterboxed input's, and `letterbox_transform`'s (scale, dx, dy) for the keypoints."""
     transform = letterbox_transform(height, width, size)
     return letterbox_matrix(transform) @ reduction_matrix(reduction), transform
+
+
+def box_transform(box, size):
+    """float32 (scale, dx, dy) that letterboxes a box (x0, y0, x1, y1) of original pixels
+    into the input, the same numbers as `crops.box_transform`."""
+    box = tf.cast(box, tf.float64)
+    width, height = box[2] - box[0], box[3] - box[1]
+    scale = size / tf.maximum(width, height)
+    dx = (size - width * scale) / 2 - (box[0] + 0.5) * scale
+    dy = (size - height * scale) / 2 - (box[1] + 0.5) * scale
+    return tf.cast(tf.stack([scale, dx, dy]), tf.float32)
 
 
 def letterbox_matrix(transform):

@@ -154,18 +154,19 @@ class Codec(abc.ABC):
 
     # --- pictures --------------------------------------------------------------------
     def draw_stages(self, path, images, outputs, gt, names, *, title=None,
-                    stage_label="stage", shown=None):
+                    stage_label="stage", shown=None, context=None):
         """The stage-by-stage picture of a batch, written to `path` (PNG); returns `path`.
 
         images uint8 (N, S, S, 3); gt float32 (N, K, 3) in input pixels, or None; names (K,);
         shown: bool (N, K), the keypoints to draw (a joint model's other categories are
-        hidden), or None for all. Here: one tile per stage with that stage's points.
+        hidden), or None for all; context: a second stage's whole images and boxes
+        (pictures.stage_grid). Here: one tile per stage with that stage's points.
         Heatmap codecs draw each stage's maps instead.
         """
         from engine import pictures
         stage_xy = [hide_unshown(xy, shown) for xy, _ in self.decode_stages(outputs)]
         return pictures.points_grid(path, images, stage_xy, gt, names, title=title,
-                                    stage_label=stage_label)
+                                    stage_label=stage_label, context=context)
 
     def draw_keypoints(self, path, image, outputs, names, title=None):
         """One image's last-stage output, one tile per keypoint, written to `path`; returns

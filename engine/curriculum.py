@@ -60,10 +60,11 @@ class Curriculum:
     """The weights of one run's training images, and what updates them after an epoch.
 
     train: the training Annotations, in the order the pipeline indexes them;
-    predictor: the model's predict_on_batch (a LocalPredictor).
+    predictor: the model's predict_on_batch (a LocalPredictor); boxes: a second stage's
+    training crops (engine/two_stage.py), unjittered.
     """
 
-    def __init__(self, cfg, codec, train, predictor, run):
+    def __init__(self, cfg, codec, train, predictor, run, boxes=None):
         import tensorflow as tf
         self.codec, self.predictor, self.run = codec, predictor, run
         self.image_ids = list(train.image_ids)
@@ -74,7 +75,7 @@ class Curriculum:
         # Unaugmented, encoded, in index order: the loss each image gives the model now.
         self.dataset = pipeline.make_dataset(
             train, encode=codec.encode, names=cfg["names"], input_size=cfg["input_size"],
-            batch_size=cfg["batch_size"], augmenter=data_source.augmenter_of(cfg))
+            batch_size=cfg["batch_size"], augmenter=data_source.augmenter_of(cfg), boxes=boxes)
         self.columns = {}  # epoch -> (N,) losses
 
     def image_losses(self):

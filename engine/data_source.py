@@ -106,20 +106,29 @@ def cache_file(cfg, part):
     return str(Path(cfg["run_dir"]) / f"cache-{part}.h5") if cfg.get("cache") else None
 
 
-def datasets(cfg, codec, train, val, shard=None, fast=False, weights=None):
+def datasets(cfg, codec, train, val, shard=None, fast=False, weights=None, crops=None):
     """Training (augmented, encoded), validation (encoded) and evaluation (with meta) sets.
 
     shard: (number of workers, this worker's index) in a multi-worker run, where each
     worker reads its own share of the training and validation images; the evaluation
     set is whole on every worker. weights: per training image (engine/curriculum.py).
+    crops: a second stage's boxes (engine/two_stage.Crops): training and validation read
+    the crops around the annotated points (training's jittered), evaluation the first
+    stage's, so that the scores are end to end.
     """
     common = dict(names=cfg["names"], input_size=cfg["input_size"], augmenter=augmenter_of(cfg),
                   batch_size=cfg["batch_size"], seed=cfg["seed"], deterministic=not fast)
+    boxes = {}
+    if crops is not None:
+        jitter = {"shift": cfg["crop"]["shift"], "scale": tuple(cfg["crop"]["scale"])}
+        boxes = {"train": dict(boxes=crops.train, box_jitter=jitter),
+                 "val": dict(boxes=crops.val), "meta": dict(boxes=crops.end_to_end)}
     train_ds = pipeline.make_dataset(train, encode=codec.encode, training=True,
                                      augment_cfg=cfg["augment"], shard=shard, weights=weights,
-                                     cache_path=cache_file(cfg, "train"), **common)
+                                     cache_path=cache_file(cfg, "train"), **common,
+                                     **boxes.get("train", {}))
     val_ds = pipeline.make_dataset(val, encode=codec.encode, cache_path=cache_file(cfg, "val"),
-                                   shard=shard, **common)
+                                   shard=shard, **common, **boxes.get("val", {}))
     meta_ds = pipeline.make_dataset(val, with_meta=True, cache_path=cache_file(cfg, "val"),
-                                    **common)
+                                    **common, **boxes.get("meta", {}))
     return train_ds, val_ds, meta_ds

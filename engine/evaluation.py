@@ -74,6 +74,7 @@ def report_lines(result):
                 if result.get("images_per_s") else "one batch, not timed")
         lines.append(f"test time: {result['views']}; {result['model_calls']} model call(s) "
                      f"per image, {rate}")
+    lines += two_stage_lines(result)
     if result.get("ne_per_stage"):
         lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
     if result.get("mean_shape_ne") is not None:
@@ -85,6 +86,21 @@ def report_lines(result):
     if result.get("pck"):
         lines.append("PCK: " + "  ".join(f"@{t} {_fmt(v)}" for t, v in result["pck"].items()))
     return lines
+
+
+def two_stage_lines(result):
+    """A second stage's figures: its first stage, its boxes, and the NE with ground-truth
+    boxes (what a perfect first stage would give)."""
+    two = result.get("two_stage")
+    if not two:
+        return []
+    first = two["first_stage"]
+    inside = first["visible_points_in_box"]
+    share = "n/a" if inside is None else f"{100 * inside:.1f}%"
+    return [f"first stage {first['run']} ({first['arch']}, {first['input_size']} px): its own "
+            f"NE {_fmt(first['ne'])}; {first['boxes_clipped']} box(es) clipped to their image, "
+            f"{share} of visible points inside the boxes",
+            f"with ground-truth boxes instead: NE {_fmt(two['gt_boxes']['ne'])}"]
 
 
 def write_json(path, result):

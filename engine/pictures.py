@@ -381,7 +381,7 @@ def _names(names, k):
 # --------------------------------------------------------------------------- writers
 
 def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None,
-               stage_label="stage", row_labels=None, max_images=MAX_IMAGES):
+               stage_label="stage", row_labels=None, max_images=MAX_IMAGES, context=None):
     """One row per image: a tile per stage (maps combined over keypoints, on the image),
     the ground-truth maps (skipped if `gt_maps` is None), then the final predicted keypoints
     (magenta, names in white) and the ground truth (green) with a line from each truth to its prediction.
@@ -391,6 +391,8 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
     Column titles are `grid_columns(len(stage_maps), gt_maps is not None, stage_label)`.
     `title` (e.g. "epoch 12 · val NE 0.081") heads the figure; `row_labels` (N strings,
     e.g. image ids) go left of each row. At most `max_images` rows are drawn.
+    context: for a second stage, (whole images (N, S', S', 3), boxes (N, 4) x0 y0 x1 y1 in
+    their pixels): a first column shows each crop's box on its whole image.
     Returns `path`.
     """
     images = _batched(images, 4, "images")
@@ -406,13 +408,14 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
             raise ValueError(f"stage_maps[{s}]: shape {m.shape} does not match "
                              f"{len(images)} images and {k} keypoints")
     _check_rows(n, k, gt_maps=gt_maps, pred_xy=pred_xy, gt=gt)
-    columns = grid_columns(len(stages), gt_maps is not None, stage_label)
+    columns = _with_context(grid_columns(len(stages), gt_maps is not None, stage_label), context)
     has_legend = pred_xy is not None or gt is not None
     grid = _Grid(n, len(columns), _header_height(title, has_legend))
     _header(grid, title, _legend_handles(pred_xy is not None, gt is not None) if has_legend else None)
     for r in range(n):
         rgb = _as_rgb_uint8(images[r])
-        tiles = [overlay(rgb, combine_maps(m[r])) for m in stages]
+        tiles = [_box_tile(context, r)] if context is not None else []
+        tiles += [overlay(rgb, combine_maps(m[r])) for m in stages]
         if gt_maps is not None:
             tiles.append(overlay(rgb, combine_maps(gt_maps[r])))
         for c, tile in enumerate(tiles):
@@ -474,14 +477,14 @@ def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
 
 
 def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stage",
-                row_labels=None, max_images=MAX_IMAGES):
+                row_labels=None, max_images=MAX_IMAGES, context=None):
     """For regression (no maps): one row per image, one tile per cascade stage, each with
     that stage's predicted points (magenta, named), the ground truth (green) and the error
     lines, the mean pixel error over visible keypoints in the corner, and a legend.
 
     images (N, S, S, 3); stage_xy: list over stages of (N, K, 2); gt (N, K, 3) or None.
-    Column titles are `grid_columns(len(stage_xy), False, stage_label, keypoints_tile=False)`.
-    Returns `path`.
+    Column titles are `grid_columns(len(stage_xy), False, stage_label, keypoints_tile=False)`;
+    `context` as for `stage_grid`. Returns `path`.
     """
     images = _batched(images, 4, "images")
     stages = _stage_list(stage_xy, 3, "stage_xy")
@@ -494,13 +497,20 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
             raise ValueError(f"stage_xy[{s}]: shape {xy.shape} does not match "
                              f"{len(images)} images and {k} keypoints")
     _check_rows(n, k, gt=gt)
-    columns = grid_columns(len(stages), False, stage_label, keypoints_tile=False)
+    columns = _with_context(grid_columns(len(stages), False, stage_label,
+                                         keypoints_tile=False), context)
     grid = _Grid(n, len(columns), _header_height(title, True))
     _header(grid, title, _legend_handles(True, gt is not None))
+    skip = 0 if context is None else 1
     for r in range(n):
         rgb = _as_rgb_uint8(images[r])
         g = None if gt is None else gt[r]
-        for c, xy in enumerate(stages):
+        if context is not None:
+            ax = grid.ax(r, 0)
+            _show(ax, _box_tile(context, r))
+            if r == 0:
+                ax.set_title(columns[0], fontsize=TITLE_FONTSIZE, pad=4)
+        for c, xy in enumerate(stages, start=skip):
             ax = grid.ax(r, c)
             _show(ax, rgb)
             _draw_points(ax, rgb.shape[:2], xy[r], g, names)
@@ -513,6 +523,23 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
                 _row_label(ax, row_labels[r])
     save_figure(grid.fig, path)
     return path
+
+
+CONTEXT_COLUMN = "first stage's box"
+BOX_COLOR = (255, 230, 0)  # LINE_COLOR's yellow, in RGB
+
+
+def _with_context(columns, context):
+    return columns if context is None else [CONTEXT_COLUMN, *columns]
+
+
+def _box_tile(context, r):
+    """The whole image of row r with its crop's box drawn on it (uint8 RGB)."""
+    images, boxes = context
+    tile = _as_rgb_uint8(images[r]).copy()
+    x0, y0, x1, y1 = (int(round(v)) for v in np.asarray(boxes[r], np.float64))
+    cv2.rectangle(tile, (x0, y0), (x1, y1), BOX_COLOR, max(1, tile.shape[0] // 100))
+    return tile
 
 
 def _row_label(ax, label):

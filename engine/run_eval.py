@@ -9,7 +9,7 @@ import numpy as np
 
 from data_tools import letterbox, pipeline
 from data_tools.errors import UsageError
-from engine import data_source, metrics, models, registry
+from engine import data_source, metrics, models, registry, two_stage
 from engine.codec import stage_arrays
 from engine.run_dir import RunDir
 
@@ -82,8 +82,16 @@ def mean_shape_points(layout, categories, transforms, input_size):
     return to_original(points, transforms)
 
 
-def score(prediction, categories, names, layout, input_size):
-    """metrics.json's figures from `predict`'s output; `layout` from `training_layout`."""
+def whole_image_transforms(ann, input_size):
+    """(N, 3) every image's letterbox transform (from the files' headers): the frame of the
+    mean-shape baseline, also for a second stage, whose inputs are crops."""
+    return np.stack([letterbox.transform_for(int(h), int(w), input_size)
+                     for w, h in letterbox.image_sizes(ann)])
+
+
+def score(prediction, categories, names, layout, input_size, whole=None):
+    """metrics.json's figures from `predict`'s output; `layout` from `training_layout`;
+    `whole`: whole_image_transforms of the images (default: the inputs' own transforms)."""
     gt = prediction["gt"]
     categories = [categories[i] for i in prediction["indices"]]
     per_stage = [metrics.normalized_error(xy, gt, categories, names)
@@ -91,7 +99,8 @@ def score(prediction, categories, names, layout, input_size):
     result = dict(per_stage[-1])
     result["ne_per_stage"] = [r["ne"] for r in per_stage]
     result["pck"] = metrics.pck(prediction["stage_xy"][-1], gt, categories, names)
-    baseline = mean_shape_points(layout, categories, prediction["transforms"], input_size)
+    transforms = prediction["transforms"] if whole is None else whole[prediction["indices"]]
+    baseline = mean_shape_points(layout, categories, transforms, input_size)
     result["mean_shape_ne"] = metrics.normalized_error(baseline, gt, categories, names)["ne"]
     return result
 
@@ -103,18 +112,23 @@ def make_evaluator(cfg, predictor, codec, train, val, meta_ds):
     predictor: the model, or anything with its predict_on_batch (a LocalPredictor).
     """
     layout = training_layout(train, cfg["names"], cfg["input_size"])
+    whole = whole_image_transforms(val, cfg["input_size"]) if cfg.get("first_stage") else None
 
     def evaluate():
         prediction = predict(predictor, codec, meta_ds)
-        return score(prediction, val.categories, cfg["names"], layout, cfg["input_size"])
+        return score(prediction, val.categories, cfg["names"], layout, cfg["input_size"], whole)
     return evaluate
 
 
-def make_drawer(predictor, codec, cfg, run, meta_ds, val):
+def make_drawer(predictor, codec, cfg, run, meta_ds, val, crops=None):
     """A function (tag, result) that draws the stage-by-stage grid of a few fixed validation
-    images into the run's heatmaps/ folder: `epoch_012.png` for an epoch, `best.png`."""
+    images into the run's heatmaps/ folder: `epoch_012.png` for an epoch, `best.png`.
+    A second stage's (with `crops`) shows each crop's box on its whole image first."""
     sample = next(iter(meta_ds.unbatch().batch(PICTURE_IMAGES)))
     images = np.asarray(sample["image"])
+    context = None
+    if crops is not None:
+        context = box_context(cfg, val, np.asarray(sample["index"]), crops.end_to_end)
     pixels = (images * 255).round().astype(np.uint8)
     keypoints = np.asarray(sample["keypoints"])
     # A joint model predicts all 24 keypoints; the pictures show each image's own ones.
@@ -128,15 +142,45 @@ def make_drawer(predictor, codec, cfg, run, meta_ds, val):
         path = run.heatmaps / (f"epoch_{tag:03d}.png" if isinstance(tag, int) else f"{tag}.png")
         outputs = stage_arrays(predictor.predict_on_batch(images))
         return codec.draw_stages(path, pixels, outputs, keypoints, cfg["names"], title=title,
-                                 stage_label=stage_noun, shown=shown)
+                                 stage_label=stage_noun, shown=shown, context=context)
     return draw
 
 
-def finish(run, cfg, model, codec, evaluate, draw):
-    """Score the best epoch's weights and write metrics.json and the final picture."""
+def box_context(cfg, ann, indices, boxes):
+    """(whole images uint8 (n, S, S, 3), boxes (n, 4) in their pixels) of rows `indices`:
+    what a second stage's pictures show beside its crops."""
+    chosen = ann.select(indices)
+    batch = next(iter(pipeline.make_dataset(chosen, cfg["names"], cfg["input_size"],
+                                            len(indices), with_meta=True)))
+    transforms = np.asarray(batch["transform"])
+    corners = np.asarray(boxes, np.float64)[np.asarray(indices)].reshape(-1, 2, 2)
+    framed = np.stack([letterbox.to_input(c, t) for c, t in zip(corners, transforms)])
+    return (np.asarray(batch["image"]) * 255).round().astype(np.uint8), framed.reshape(-1, 4)
+
+
+def gt_box_figures(cfg, predictor, codec, train, val, crops):
+    """For a second stage (`crops` not None), a function giving metrics.json's "two_stage":
+    the first stage's figures and the NE with ground-truth boxes; else None."""
+    if crops is None:
+        return None
+
+    def figures():
+        meta = pipeline.make_dataset(val, cfg["names"], cfg["input_size"], cfg["batch_size"],
+                                     with_meta=True, boxes=crops.val)
+        reference = make_evaluator(cfg, predictor, codec, train, val, meta)()
+        return {"two_stage": {"first_stage": crops.first, "gt_boxes": {
+            key: reference[key] for key in ("ne", "beyond_half", "ne_per_stage", "pck", "points")}}}
+    return figures
+
+
+def finish(run, cfg, model, codec, evaluate, draw, more=None):
+    """Score the best epoch's weights and write metrics.json and the final picture;
+    `more()` (gt_box_figures') adds its figures."""
     if run.best_weights.is_file():
         models.load_weights(model, run.best_weights)
     result = evaluate()
+    if more is not None:
+        result.update(more())
     state = run.read_state() or {}
     result.update(category=cfg["category"], arch=cfg["arch"], preset=cfg["preset"],
                   epoch=state.get("best_epoch"), epochs_trained=state.get("epoch"),
@@ -169,19 +213,19 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     data_source.check_layout(first["data_dir"])
     train, val = data_source.split(first, data_source.load_annotations(first))
     ensemble = test_time.load_ensemble(run_paths, scales, flip, decode)
-    dataset = pipeline.make_dataset(val, ensemble.names, ensemble.side, first["batch_size"],
-                                    with_meta=True, augmenter=data_source.augmenter_of(first))
     times, sizes = [time.perf_counter()], []  # after each batch, and its images
 
-    def merged(images):
-        answer = ensemble.points(images)
+    def progress(n):
         times.append(time.perf_counter())
-        sizes.append(len(images))
-        return [answer]
-    prediction = collect(merged, dataset)
-    layout = training_layout(train, ensemble.names, first["input_size"])
-    result = score(prediction, val.categories, ensemble.names, layout, ensemble.side)
+        sizes.append(n)
+    prediction = ensemble.predict(val, first["batch_size"], progress=progress)
+    size = first["input_size"]
+    layout = training_layout(train, ensemble.names, size)
+    whole = whole_image_transforms(val, size)
+    result = score(prediction, val.categories, ensemble.names, layout, size, whole)
     result.pop("ne_per_stage")  # merged views have no stages
+    if isinstance(ensemble, test_time.Chain):
+        result["two_stage"] = chain_figures(ensemble, prediction, train, val, first)
     timed = sum(sizes[1:])
     views = [f"{len(run_paths)} runs ({', '.join(c['arch'] for c in cfgs)})"] if len(cfgs) > 1 else []
     views += ["flip"] if flip else []
@@ -192,6 +236,18 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
                   images_per_s=timed / max(times[-1] - times[1], 1e-9) if timed else None,
                   decoder=decode)
     return result
+
+
+def chain_figures(chain, prediction, train, val, cfg):
+    """A two-stage ensemble's "two_stage" figures: its first stage's, and the NE with the
+    ground-truth boxes instead of the first stage's."""
+    first = two_stage.first_stage_figures(cfg, chain.first.runs[0].cfg, prediction["first"],
+                                          prediction["boxes"], prediction["clipped"], val)
+    reference = chain.second.predict(val, cfg["batch_size"], two_stage.gt_boxes(cfg, val)[0])
+    categories = [val.categories[i] for i in reference["indices"]]
+    scored = metrics.normalized_error(reference["stage_xy"][-1], reference["gt"], categories,
+                                      chain.names)
+    return {"first_stage": first, "gt_boxes": {k: scored[k] for k in ("ne", "beyond_half")}}
 
 
 def evaluate_saved_run(run_path, decode=None):
@@ -206,12 +262,15 @@ def evaluate_saved_run(run_path, decode=None):
         raise UsageError(f"{run.path} has no checkpoint to evaluate")
     data_source.check_layout(cfg["data_dir"])
     train, val = data_source.split(cfg, data_source.load_annotations(cfg))
+    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run, cfg, model, codec = models.load_run(run.path, decode)
-    _, _, meta_ds = data_source.datasets(cfg, codec, train, val)
+    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
+    more = gt_box_figures(cfg, model, codec, train, val, crops)
     if decode:
         if run.best_weights.is_file():
             models.load_weights(model, run.best_weights)
-        return dict(evaluate(), category=cfg["category"], arch=cfg["arch"], decoder=decode)
+        return dict(evaluate(), **(more() if more else {}), category=cfg["category"],
+                    arch=cfg["arch"], decoder=decode)
     return finish(run, cfg, model, codec, evaluate,
-                  make_drawer(model, codec, cfg, run, meta_ds, val))
+                  make_drawer(model, codec, cfg, run, meta_ds, val, crops), more)

@@ -13,16 +13,20 @@
 
 With one run, no flip and scale 1 this is exactly the run's own prediction: the images
 are not resized, the canvas is the model's input and the answer is its last stage.
-`predict` and `evaluate --run` both call `Ensemble`.
+
+A second stage (engine/two_stage.py) is a Chain: its first stage's ensemble, with the same
+views, predicts the whole images, the boxes around those points are cropped, and the second
+stage's ensemble predicts the crops. `predict` and `evaluate --run` both call
+`load_ensemble(...).predict(images)`, whichever of the two it gives.
 """
 import dataclasses
 
 import cv2
 import numpy as np
 
-from data_tools import letterbox, schema
+from data_tools import letterbox, pipeline, schema
 from data_tools.errors import UsageError
-from engine import models
+from engine import data_source, models, run_eval, two_stage
 from engine.codec import stage_arrays
 
 MIN_VIEW_SIDE = 32  # a scale that shrinks the input below this is refused
@@ -177,6 +181,53 @@ class Ensemble:
             certainty = weights[..., 0].mean(0)
         return xy.astype(np.float32), certainty.astype(np.float32)
 
+    def predict(self, ann, batch_size, boxes=None, progress=None):
+        """run_eval.collect's figures (points in original pixels, one merged "stage") of the
+        images of `ann`, whole or, with `boxes` (N, 4), their crops; `progress(n)` is told
+        after each batch of n images."""
+        augmenter = "tf" if boxes is not None else data_source.augmenter_of(self.runs[0].cfg)
+        dataset = pipeline.make_dataset(ann, self.names, self.side, batch_size,
+                                        with_meta=True, augmenter=augmenter, boxes=boxes)
+
+        def merged(images):
+            answer = self.points(images)
+            if progress:
+                progress(len(images))
+            return [answer]
+        return run_eval.collect(merged, dataset)
+
+
+class Chain:
+    """A second stage's ensemble on the crops its first stage's ensemble finds."""
+
+    def __init__(self, first, second, margin):
+        self.first, self.second, self.margin = first, second, margin
+        self.names = second.names
+        self.model_calls = first.model_calls + second.model_calls
+
+    def predict(self, ann, batch_size, boxes=None, progress=None):
+        """Ensemble.predict's figures for the second stage on the first stage's boxes (or on
+        `boxes`), with "boxes", "clipped" and the first stage's own figures ("first")."""
+        first = clipped = None
+        if boxes is None:
+            first = self.first.predict(ann, batch_size)
+            boxes, clipped = two_stage.predicted_boxes(first, ann, self.margin)
+        result = self.second.predict(ann, batch_size, boxes, progress)
+        return dict(result, boxes=boxes, clipped=clipped, first=first)
+
 
 def load_ensemble(run_paths, scales=(1.0,), flip=False, decode=None):
-    return Ensemble(load(p, scales, flip, decode) for p in run_paths)
+    """An Ensemble of the runs, or a Chain if they are second stages (of one first stage)."""
+    runs = [load(p, scales, flip, decode) for p in run_paths]
+    firsts = {two_stage.first_stage_of(r.cfg) for r in runs}
+    if firsts == {None}:
+        return Ensemble(runs)
+    if len(firsts) > 1:
+        raise UsageError("an ensemble's runs must all be second stages of one first stage, "
+                         "or all one-stage runs: " + ", ".join(
+                             f"{r.cfg['run_dir']} ({two_stage.first_stage_of(r.cfg) or 'one stage'})"
+                             for r in runs))
+    cfg = runs[0].cfg
+    two_stage.check_first_stage(cfg["first_stage"], cfg["category"], cfg["names"])
+    first = Ensemble([load(cfg["first_stage"], scales, flip, decode)])
+    return Chain(first, Ensemble(runs), cfg["crop"]["margin"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from data_tools import pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, presets, run_eval
+from engine import data_source, models, presets, run_eval, two_stage
 from engine.evaluation import report_lines
 from engine import strategy as strategy_lib
 from engine.method import OPTIONS
@@ -47,6 +47,7 @@ class Options:
     box: str = None
     loss: str = None
     hard_keypoints: int = None
+    first_stage: str = None
     curriculum: bool = False
     weights: str = "none"
     precision: str = "auto"
@@ -91,7 +92,20 @@ def new_config(options, gpu):
     cfg["curriculum"] = options.curriculum
     if options.input_size is not None or options.features is not None:
         models.check_buildable(cfg, "--input-size" if options.input_size else "--features")
+    if options.first_stage:
+        add_first_stage(cfg, options)
     return cfg
+
+
+def add_first_stage(cfg, options):
+    """A second stage's config: its first run (checked now) and the crop's settings."""
+    two_stage.check_first_stage(options.first_stage, options.category, cfg["names"])
+    if options.cache or options.augmenter != "tf":
+        raise UsageError("--first-stage trains on garment crops, which the tf augmenter reads "
+                         "from the original images: it takes neither --cache nor "
+                         "--augmenter imgaug")
+    cfg["first_stage"] = str(Path(options.first_stage).resolve())
+    cfg["crop"] = dict(two_stage.CROP)
 
 
 def machine():
@@ -154,12 +168,15 @@ def run_training(options, placement, run, source, cfg):
     # The data is checked before the run folder is made, so bad data leaves no empty folder.
     ann = data_source.load_annotations(cfg, strict=options.strict, run=run)
     train, val = data_source.split(cfg, ann)
-    run.create()
-    cfg["run_dir"] = str(run.path)
-    models.set_precision(cfg["precision"])
     cfg.update(train_images=len(train), val_images=len(val),
                data_fingerprint=pipeline.dataset_fingerprint(ann),
                strategy=placement.name, replicas=placement.replicas)
+    # A second stage's first stage predicts the validation images before the folder is made:
+    # a first stage of other data is refused without leaving an empty run.
+    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    run.create()
+    cfg["run_dir"] = str(run.path)
+    models.set_precision(cfg["precision"])
     cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
     cfg.setdefault("machine", machine())
     run.write_config(cfg)
@@ -186,13 +203,14 @@ def run_training(options, placement, run, source, cfg):
     curriculum = None
     if cfg.get("curriculum"):
         from engine.curriculum import Curriculum
-        curriculum = Curriculum(cfg, codec, train, predictor, run)
+        curriculum = Curriculum(cfg, codec, train, predictor, run,
+                                boxes=crops.train if crops else None)
         curriculum.resume(state["epoch"])
     train_ds, val_ds, meta_ds = data_source.datasets(
         cfg, codec, train, val, shard=shard, fast=options.fast,
-        weights=curriculum.weights if curriculum else None)
+        weights=curriculum.weights if curriculum else None, crops=crops)
     evaluate = run_eval.make_evaluator(cfg, predictor, codec, train, val, meta_ds)
-    draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val)
+    draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val, crops)
     from engine.board import StageBoard
     from engine.callbacks import EpochEnd
     from engine.console import EpochBar
@@ -239,7 +257,8 @@ def run_training(options, placement, run, source, cfg):
               f"(a lower --lr may help); stopped, {kept}", file=sys.stderr)
         return 1
 
-    result = run_eval.finish(run, cfg, model, codec, evaluate, draw)
+    result = run_eval.finish(run, cfg, model, codec, evaluate, draw,
+                             run_eval.gt_box_figures(cfg, predictor, codec, train, val, crops))
     print("\n".join(report_lines(result)[:3]))
     if placement.is_chief:
         print(f"done: run folder {run.path}")
