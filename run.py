@@ -9,7 +9,7 @@
     python run.py evaluate --run RUN [--run RUN ...] [--flip] [--scales S ...] [--decode D]
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--scales S ...] [--draw]
-    python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--train] [--runs-dir runs] --out DIR
+    python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--lines NAME ...] [--train] [--runs-dir runs] --out DIR
     python run.py export --run RUN --format saved_model|onnx|litert [--decode] --out PATH
     python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
 
@@ -201,6 +201,10 @@ def make_parser():
     p.add_argument("--preset", choices=PRESET_NAMES,
                    help="the runs' preset (checked); with --train, the one to train with")
     p.add_argument("--epochs", type=int, help="with --train: epochs of the runs it trains")
+    p.add_argument("--lines", nargs="+", default=[], metavar="NAME",
+                   help="also compare the runs <category>-<method>-NAME[-seed<i>] of the "
+                   "methods that have them: runs trained with --name NAME (another "
+                   "--input-size, a --first-stage second stage); never trained here")
     p.add_argument("--seeds", type=int, default=1,
                    help="runs per method, seed index i in <category>-<method>-seed<i> (the "
                    "first keeps <category>-<method>); the report gives mean ± sd over them")
@@ -219,6 +223,8 @@ def make_parser():
                    "mixed_bfloat16 on a CPU")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--backbone", help="as for train (default: the preset's)")
+    p.add_argument("--input-size", type=int, metavar="N", help="as for train (default: the "
+                   "preset's)")
     p.add_argument("--data-dir", help="images for the pipeline part (default: as train)")
     p.add_argument("--json", help="also write the figures to this JSON file")
 

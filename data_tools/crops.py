@@ -12,7 +12,10 @@ integers), so a whole w x h image is (-0.5, -0.5, w - 0.5, h - 0.5).
         transform `letterbox.to_original` inverts, so predictions go back to original pixels
         the way a one-stage run's do.
 """
+import cv2
 import numpy as np
+
+from data_tools.letterbox import PAD_VALUE
 
 MIN_SIDE = 0.1  # of the image's longer side: a box around one point still shows the garment
 
@@ -64,3 +67,16 @@ def inside(points, boxes):
     xy = np.asarray(points, np.float64)[..., :2]
     boxes = np.asarray(boxes, np.float64)[:, None, :]
     return ((xy >= boxes[..., :2]) & (xy <= boxes[..., 2:])).all(axis=-1)
+
+
+def crop(image, box, size):
+    """(uint8 (size, size, 3), transform): `box` of an image (H, W, 3) letterboxed into the
+    input with OpenCV, grey where the box leaves the image; `letterbox.to_original` with the
+    transform maps the crop's pixels back, as for a whole image."""
+    scale, dx, dy = (float(v) for v in box_transform(box, size))
+    # x_in = (x + 0.5) * scale - 0.5 + dx, as a matrix on pixel centres.
+    matrix = np.array([[scale, 0, 0.5 * scale - 0.5 + dx], [0, scale, 0.5 * scale - 0.5 + dy]])
+    how = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    pixels = cv2.warpAffine(image, matrix, (size, size), flags=how,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
+    return pixels, np.array([scale, dx, dy], np.float32)

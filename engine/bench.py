@@ -244,11 +244,13 @@ def main(args):
     gpu = gpu_name()
     preset = presets.pick(args.preset, gpu is not None)
     cfg = presets.resolve(preset, args.arch, {
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size, "input_size": args.input_size,
         **presets.method_overrides(args.arch, backbone=args.backbone)})
     cfg.update(weights="none", names=list(schema.keypoint_names(args.category)))
     if cfg["batch_size"] < 1:
         raise UsageError("--batch-size must be at least 1")
+    if args.input_size is not None:
+        models.check_buildable(cfg, "--input-size")
     result = {"arch": args.arch, "preset": preset, "category": args.category,
               "batch_size": cfg["batch_size"], "input_size": cfg["input_size"],
               "steps": args.steps, "machine": describe(gpu), "pipeline": None, "training": {}}

@@ -1,8 +1,9 @@
 """`run.py compare`: every method side by side on one category, over several seeds.
 
     RUNS_DIR/<category>-<method>[-<variant>][-seed<i>] for each method of engine/registry.py,
-    each of its variants (regression's RLE) and each seed index i < --seeds
-                                   (with --train, the missing ones are trained)
+    each of its variants (regression's RLE), each name of --lines (runs trained with that
+    --name: another input size, a second stage) and each seed index i < --seeds
+                                   (with --train, the missing ones are trained, but --lines)
     → refuse runs that differ in data, split or preset
     → re-score each run's best checkpoint on the shared validation split
     → OUT/report.md, ne_per_keypoint.png, pck.png, ne_per_stage.png, predictions.png
@@ -24,7 +25,7 @@ import numpy as np
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
 from engine import bench, data_source, machine, metrics, models, pictures, presets, registry
-from engine import run_eval, training
+from engine import run_eval, training, two_stage
 from engine.run_dir import RunDir, run_name
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
@@ -44,6 +45,7 @@ class Entry:
     arch: str
     variant: str = None
     options: tuple = ()  # (option, value) pairs for training.Options, e.g. (("loss", "rle"),)
+    extra: bool = False  # a --lines name: shown where its runs exist, never trained here
 
     @property
     def label(self):
@@ -59,12 +61,14 @@ class Entry:
         return run_name(category, self.arch, self.name(seed_index))
 
 
-def entries():
-    """Every method of the registry, each followed by its variants."""
+def entries(lines=()):
+    """Every method of the registry, each followed by its variants and the --lines names."""
     for arch in registry.METHODS:
         yield Entry(arch)
         for variant, options in registry.get(arch).variants.items():
             yield Entry(arch, variant, tuple(options.items()))
+        for name in lines:
+            yield Entry(arch, name, extra=True)
 
 
 def main(args):
@@ -73,7 +77,7 @@ def main(args):
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     preset = presets.pick(args.preset, models.has_gpu()) if args.preset else None
-    runs = find_runs(args.runs_dir, args.category, args.seeds, args.train)
+    runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines)
     reference = check_comparable(runs, preset)
     data_dir = args.data_dir or (reference and reference["data_dir"])
     # Loaded now, so that other data is refused before any time is spent on training.
@@ -83,7 +87,7 @@ def main(args):
         if code:
             print(f"error: training stopped (exit {code}); no report written", file=sys.stderr)
             return code
-        runs = find_runs(args.runs_dir, args.category, args.seeds, args.train)
+        runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines)
         reference = check_comparable(runs, preset)
     if reference is None:
         names = ", ".join(entry.run_name(args.category, 0) for entry in runs)
@@ -95,7 +99,7 @@ def main(args):
     layout = run_eval.training_layout(train, reference["names"], reference["input_size"])
     scored = {}
     for entry, seeds in runs.items():
-        found = [rescore(run, val, layout) for run in seeds if run]
+        found = [rescore(run, train, val, layout) for run in seeds if run]
         if found:
             scored[entry.label] = summarize(entry, found)
     baseline = score_baseline(next(iter(scored.values()))["seeds"][0], val, layout)
@@ -108,13 +112,17 @@ def main(args):
 
 
 # --- the runs -----------------------------------------------------------------------------
-def find_runs(runs_dir, category, seeds, train):
-    """{Entry: [RunDir or None, one per seed index]}: the run folders that have a checkpoint."""
+def find_runs(runs_dir, category, seeds, train, lines=()):
+    """{Entry: [RunDir or None, one per seed index]}: the run folders that have a checkpoint.
+    A --lines name appears only for the methods that have a run of it."""
     if not Path(runs_dir).is_dir() and not train:
         raise UsageError(f"--runs-dir {runs_dir} does not exist (add --train to train "
                          f"the methods there)")
     runs = {}
-    for entry in entries():
+    for entry in entries(lines):
+        if entry.extra and not any((Path(runs_dir) / entry.run_name(category, i)).exists()
+                                   for i in range(seeds)):
+            continue
         runs[entry] = []
         for i in range(seeds):
             run = RunDir(Path(runs_dir) / entry.run_name(category, i))
@@ -165,7 +173,7 @@ def train_missing(runs, args, reference, data_dir):
                     preset=args.preset or (reference and reference["preset"]) or "auto",
                     epochs=args.epochs or (reference and reference["epochs"]) or None)
     for entry, seeds in runs.items():
-        for i in [i for i, run in enumerate(seeds) if run is None]:
+        for i in [i for i, run in enumerate(seeds) if run is None and not entry.extra]:
             print(f"compare: training {entry.run_name(args.category, i)} (no run yet)", flush=True)
             options = training.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
                                        **dict(entry.options), **settings)
@@ -188,29 +196,45 @@ def load_split(data_dir, cfg):
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def rescore(run, val, layout):
+def rescore(run, train, val, layout):
     """The run's best checkpoint on the validation split: its scores and final-stage points
     (also under each other decoder its codec offers, e.g. DARK), with what the run recorded
-    while training (history, state), its parameters and its forward FLOPs per image."""
+    while training (history, state), its parameters and its forward FLOPs per image.
+
+    A second stage is scored end to end, on its first stage's boxes; its FLOPs are both
+    stages', and "two_stage" holds its first stage's figures and its NE on ground-truth boxes.
+    """
     import keras
+    cfg = run.read_config()
+    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run, cfg, model, codec = models.load_run(run.path)
     names, size = cfg["names"], cfg["input_size"]
-    meta_ds = pipeline.make_dataset(val, names, size, cfg["batch_size"], with_meta=True,
-                                    augmenter=data_source.augmenter_of(cfg))
+    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
     prediction = run_eval.predict(model, codec, meta_ds)
-    result = run_eval.score(prediction, val.categories, names, layout, size)
+    whole = run_eval.whole_image_transforms(val, size)
+    result = run_eval.score(prediction, val.categories, names, layout, size, whole)
+    flops = bench.forward_flops(model)
+    if crops is not None:
+        result.update(run_eval.gt_box_figures(cfg, model, codec, train, val, crops)())
+        flops += first_stage_flops(cfg)
     entry = with_curve(result, prediction["stage_xy"][-1], prediction, val, names)
     entry["ne_by_decoder"] = {}
     for decoder in codec.decoders[1:]:
         other = registry.get(cfg["arch"]).make_codec({**cfg, "decode": decoder}, len(names))
         again = run_eval.predict(model, other, meta_ds)
         entry["ne_by_decoder"][decoder] = run_eval.score(again, val.categories, names,
-                                                         layout, size)["ne"]
+                                                         layout, size, whole)["ne"]
     entry.update(prediction=prediction, cfg=cfg, parameters=models.network_parameters(model),
-                 flops=bench.forward_flops(model), history=run.read_history(),
-                 state=run.read_state() or {})
+                 flops=flops, history=run.read_history(), state=run.read_state() or {})
     keras.backend.clear_session()
     return entry
+
+
+def first_stage_flops(cfg):
+    """The forward FLOPs per image of a second stage's first stage."""
+    first = RunDir(cfg["first_stage"]).read_config()
+    model, _ = models.build_uncompiled(first)
+    return bench.forward_flops(model)
 
 
 def with_curve(result, xy, prediction, val, names):
@@ -228,8 +252,8 @@ def score_baseline(entry, val, layout):
     """The mean-shape floor as points, scored like a method (its NE is run_eval.score's
     mean_shape_ne; kept as points here so that its PCK curve and bars can be drawn)."""
     prediction, cfg = entry["prediction"], entry["cfg"]
-    xy = run_eval.mean_shape_points(layout, entry["categories"], prediction["transforms"],
-                                    cfg["input_size"])
+    whole = run_eval.whole_image_transforms(val, cfg["input_size"])[prediction["indices"]]
+    xy = run_eval.mean_shape_points(layout, entry["categories"], whole, cfg["input_size"])
     result = metrics.normalized_error(xy, prediction["gt"], entry["categories"], cfg["names"])
     result["pck"] = metrics.pck(xy, prediction["gt"], entry["categories"], cfg["names"])
     return summarize(None, [with_curve(result, xy, prediction, val, cfg["names"])])
@@ -309,7 +333,7 @@ def method_row(summary, other_decoders):
     rate = mean_sd([training_rate(r) for r in summary["seeds"]])[0]
     stages = " ".join(_num(v) for v in summary["ne_per_stage"])
     return [summary["entry"].label, registry.get(arch).backbone_of(first["cfg"]),
-            f"{first['flops'] / 1e9:.2f}", f"{first['parameters']:,}",
+            input_text(first), f"{first['flops'] / 1e9:.3g}", f"{first['parameters']:,}",
             _duration(seconds) if seconds is not None else "—",
             f"{rate:.1f}" if rate is not None else "—", epochs_text(first),
             f"{len(summary['seeds'])}", _num(summary["ne"]), _num(summary["ne_sd"]), stages,
@@ -319,9 +343,39 @@ def method_row(summary, other_decoders):
               for d in other_decoders]]
 
 
+def input_text(run):
+    """The input side in px; a second stage's as "first → second" (its crop)."""
+    two = run.get("two_stage")
+    size = str(run["cfg"]["input_size"])
+    return f"{two['first_stage']['input_size']} → {size} crop" if two else size
+
+
+def two_stage_lines(scored):
+    """For each two-stage line: what its first stage gives, and the NE on perfect boxes."""
+    lines = []
+    for label, summary in scored.items():
+        runs = [r for r in summary["seeds"] if r.get("two_stage")]
+        if not runs:
+            continue
+        gt_ne = mean_sd([r["two_stage"]["gt_boxes"]["ne"] for r in runs])
+        gt_far = mean_sd([r["two_stage"]["gt_boxes"]["beyond_half"] for r in runs])
+        first_ne = mean_sd([r["two_stage"]["first_stage"]["ne"] for r in runs])
+        inside = mean_sd([r["two_stage"]["first_stage"]["visible_points_in_box"] for r in runs])
+        clipped = [r["two_stage"]["first_stage"]["boxes_clipped"] for r in runs]
+        first = runs[0]["two_stage"]["first_stage"]
+        lines.append(f"- {label}: two stages, boxes from the first stage ({first['arch']}, "
+                     f"{first['input_size']} px; its own val NE {_with_sd(*first_ne)}); "
+                     f"{100 * inside[0]:.1f}% of visible points inside its boxes, "
+                     f"{', '.join(map(str, clipped))} box(es) clipped per seed. With "
+                     f"ground-truth boxes instead: val NE {_with_sd(*gt_ne)}, beyond {FAR} "
+                     f"{_with_sd(*gt_far, 3)} (a perfect first stage's).")
+    return lines + [""] if lines else []
+
+
 def table(runs, scored, baseline):
     other = decoders(scored)
-    header = ["method", "backbone", "GFLOPs", "parameters", "training time", "train images/s",
+    header = ["method", "backbone", "input px", "GFLOPs", "parameters", "training time",
+              "train images/s",
               "epochs", "seeds", "val NE", "± sd", "NE per stage", "PCK@0.1", "PCK@0.2",
               f"beyond {FAR}", *[f"val NE {d}" for d in other]]
     rows = []
@@ -331,7 +385,7 @@ def table(runs, scored, baseline):
         else:
             rows.append([entry.label] + ["—"] * (len(header) - 1))
             rows[-1][header.index("val NE")] = "no run"
-    rows.append([f"{BASELINE} (baseline)", "—", "0", "0", "—", "—", "—", "—",
+    rows.append([f"{BASELINE} (baseline)", "—", "—", "0", "0", "—", "—", "—", "—",
                  _num(baseline["ne"]), "—", "—", _num(baseline["pck"]["0.1"], 3),
                  _num(baseline["pck"]["0.2"], 3), _num(baseline["far"], 3),
                  *["—"] * len(other)])
@@ -454,6 +508,7 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
     lines += [f"- {entry.label}: no run in `{Path(args.runs_dir) / entry.run_name(args.category, 0)}` "
               f"(add --train to train it)" for entry in runs if entry.label not in scored]
     lines += [""] if len(scored) < len(runs) else []
+    lines += two_stage_lines(scored)
     lines += [verdict(scored, baseline, len(val)), "", *spread_lines(scored, len(val)), ""]
     if any(len(summary["seeds"]) > 1 for summary in scored.values()):
         lines += ["Each seed, and the spread of every figure:", "", *seed_table(scored), ""]

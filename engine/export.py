@@ -179,7 +179,24 @@ def description(run, cfg, fmt, decode, net):
                    if decode else
                    {"shape": [None, *net.output.shape[1:]],
                     "what": "the last stage's raw output"}),
+        **second_stage_note(cfg),
     }
+
+
+def second_stage_note(cfg):
+    """What a caller of a second stage's file must do first: crop the garment's box."""
+    if not cfg.get("first_stage"):
+        return {}
+    margin = cfg["crop"]["margin"]
+    return {"second_stage": {
+        "first_stage": cfg["first_stage"],
+        "note": "this file is the second stage only: its input is not the whole image but "
+                "the crop of the garment's box, letterboxed as above with the box in place of "
+                "the image. The box: the square around the first stage's keypoints (export "
+                f"that run too), widened by {margin:g} of its side on every side, cut to the "
+                "image; x_input = (x - x0) * scale - 0.5 + pad, scale = size / the box's "
+                "longer side (data_tools/crops.py)",
+        "margin": margin}}
 
 
 def description_path(out):
@@ -221,6 +238,9 @@ def main(args):
     print(f"wrote {out} ({args.format}{', decoding included' if args.decode else ''}) and "
           f"{description_path(out).name}")
     print(f"checked with its own runtime on {source}: {line}")
+    if cfg.get("first_stage"):
+        print(f"this is a second stage: it takes garment crops, not whole images; its first "
+              f"stage is {cfg['first_stage']} (the crop is in {description_path(out).name})")
     if not ok:
         print(f"error: the exported file does not match the Keras model (kept at {out} to "
               f"inspect)", file=sys.stderr)

@@ -2,8 +2,8 @@
 
     test.csv rows (or a folder of images) → each row to the run(s) of its category, else
     to a run trained on `all` → tf.data (letterbox) → engine/test_time.py (the model, and
-    with --flip, --scales or several runs of one category, their views merged) → original
-    pixels → SUB.csv
+    with --flip, --scales or several runs of one category, their views merged; a second
+    stage's first stage first, then the crops) → original pixels → SUB.csv
 
 The submission has `x_y_1` for the category's keypoints in the original image's pixels
 (whole pixels, as fashion_csv.format_cell writes them) and `-1_-1_-1` for the others.
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from data_tools import fashion_csv, letterbox, photos, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import data_source, pictures, run_eval, test_time
+from engine import pictures, test_time
 from engine.run_dir import RunDir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -130,17 +130,11 @@ def drop_unreadable(ann):
 
 # --- prediction -----------------------------------------------------------------------------
 def predict_run(ensemble, ann, batch_size, bar):
-    """One category's runs (a test_time.Ensemble) over the images of `ann`: (N, K, 2)
-    keypoints in original pixels (NaN for an image the pipeline dropped)."""
-    cfg = ensemble.runs[0].cfg
-    dataset = pipeline.make_dataset(ann, ensemble.names, ensemble.side, batch_size,
-                                    with_meta=True, augmenter=data_source.augmenter_of(cfg))
+    """One category's runs (test_time.load_ensemble's: one or two stages) over the images
+    of `ann`: (N, K, 2) keypoints in original pixels (NaN for an image the pipeline dropped)."""
+    prediction = ensemble.predict(ann, batch_size, progress=bar.update)
     xy = np.full((len(ann), len(ensemble.names), 2), np.nan, np.float32)
-    for batch in dataset:
-        points, _ = ensemble.points(np.asarray(batch["image"]))
-        index = np.asarray(batch["index"])
-        xy[index] = run_eval.to_original(points, np.asarray(batch["transform"]))
-        bar.update(len(index))
+    xy[prediction["indices"]] = prediction["stage_xy"][-1]
     return xy
 
 

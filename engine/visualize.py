@@ -2,14 +2,16 @@
 
 The image is read as a viewer shows it, as `predict --images` reads photos (EXIF
 orientation applied, transparency on white: data_tools/photos.py), and letterboxed by OpenCV.
+A second stage's first stage finds the garment's box first; the pictures show that box on
+the photo beside the second stage's maps of its crop.
 """
 from pathlib import Path
 
 import numpy as np
 
-from data_tools import letterbox, photos
+from data_tools import crops, letterbox, photos
 from data_tools.errors import DataError
-from engine import models, registry
+from engine import models, registry, two_stage
 from engine.codec import stage_arrays
 
 
@@ -19,7 +21,12 @@ def main(args):
         original = photos.read_photo(args.image)
     except letterbox.ImageError as e:
         raise DataError(e.reason, args.image) from None
-    pixels, transform = letterbox.letterbox(original, cfg["input_size"])
+    context = None
+    if two_stage.first_stage_of(cfg):
+        box, context = first_stage_box(cfg, original)
+        pixels, transform = crops.crop(original, box, cfg["input_size"])
+    else:
+        pixels, transform = letterbox.letterbox(original, cfg["input_size"])
     outputs = stage_arrays(model.predict_on_batch(pixels[None].astype(np.float32) / 255))
     names = cfg["names"]
     xy, conf = codec.decode(outputs)
@@ -28,7 +35,8 @@ def main(args):
     title = f"{cfg['category']} {cfg['arch']} · {Path(args.image).name}"
     written = [
         codec.draw_stages(out / f"{stem}_stages.png", pixels[None], outputs, None, names,
-                          title=title, stage_label=registry.get(cfg["arch"]).stage_noun),
+                          title=title, stage_label=registry.get(cfg["arch"]).stage_noun,
+                          context=context),
         codec.draw_keypoints(out / f"{stem}_keypoints.png", pixels, outputs, names, title=title),
     ]
     points = letterbox.to_original(xy[0], transform)
@@ -37,3 +45,17 @@ def main(args):
     for path in filter(None, written):  # a codec with points alone draws no keypoint panel
         print(f"wrote {path}")
     return 0
+
+
+def first_stage_box(cfg, original):
+    """A second stage's box on the photo, from its first stage's points, and the pictures'
+    context: the letterboxed photo with the box drawn in its pixels."""
+    _, first_cfg, model, codec = models.load_run(cfg["first_stage"])
+    pixels, transform = letterbox.letterbox(original, first_cfg["input_size"])
+    xy, _ = codec.decode(stage_arrays(model.predict_on_batch(pixels[None] / np.float32(255))))
+    height, width = original.shape[:2]
+    boxes, _ = crops.garment_boxes(letterbox.to_original(xy, transform), [(width, height)],
+                                   cfg["crop"]["margin"])
+    shown, shown_transform = letterbox.letterbox(original, cfg["input_size"])
+    corners = letterbox.to_input(boxes[0].reshape(2, 2), shown_transform).reshape(1, 4)
+    return boxes[0], (shown[None], corners)
