@@ -147,7 +147,8 @@ def predict_all(ann, runs, batch_size, scales=(1.0,), flip=False, decode=None):
     # predicted, so a bad last run neither wastes the others' work nor cuts a progress bar.
     ensembles = {paths: test_time.load_ensemble(paths, scales, flip, decode)
                  for paths in dict.fromkeys(chosen)}
-    with tqdm(total=len(ann), desc="predict", unit="img", file=sys.stderr) as bar:
+    reads = sum(e.passes * chosen.count(paths) for paths, e in ensembles.items())  # 2 for two stages
+    with tqdm(total=reads, desc="predict", unit="img", file=sys.stderr) as bar:
         for paths, ensemble in ensembles.items():
             rows = np.array([n for n, c in enumerate(chosen) if c == paths])
             points = predict_run(ensemble, ann.select(rows), batch_size, bar)

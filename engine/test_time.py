@@ -159,6 +159,7 @@ class Ensemble:
         # The side every run's views are resized from: the largest view's.
         self.side = max(r.largest_content for r in self.runs)
         self.model_calls = sum(len(r.views) for r in self.runs)
+        self.passes = 1  # over the images, in `predict`
 
     def points(self, images):
         """(xy (N, K, 2) in pixels of the L px images, certainty (N, K) in [0, 1])."""
@@ -204,13 +205,15 @@ class Chain:
         self.first, self.second, self.margin = first, second, margin
         self.names = second.names
         self.model_calls = first.model_calls + second.model_calls
+        self.passes = 2
 
     def predict(self, ann, batch_size, boxes=None, progress=None):
         """Ensemble.predict's figures for the second stage on the first stage's boxes (or on
-        `boxes`), with "boxes", "clipped" and the first stage's own figures ("first")."""
+        `boxes`), with "boxes", "clipped" and the first stage's own figures ("first");
+        `progress` is told of both passes' batches."""
         first = clipped = None
         if boxes is None:
-            first = self.first.predict(ann, batch_size)
+            first = self.first.predict(ann, batch_size, progress=progress)
             boxes, clipped = two_stage.predicted_boxes(first, ann, self.margin)
         result = self.second.predict(ann, batch_size, boxes, progress)
         return dict(result, boxes=boxes, clipped=clipped, first=first)

@@ -174,13 +174,13 @@ def test_the_second_stages_pictures_show_the_box_beside_the_crops_maps(second_st
 
 def test_evaluate_a_second_stage_reports_both_boxes_and_flip_goes_through_both(second_stage):
     second, _ = second_stage
-    plain = run_cli("evaluate", "--run", second, "--json", second.parent / "plain.json")
+    plain = run_here("evaluate", "--run", second, "--json", second.parent / "plain.json")
     assert plain.returncode == 0, plain.stderr
     assert "with ground-truth boxes instead: NE" in plain.stdout
     assert "first stage" in plain.stdout and "visible points inside the boxes" in plain.stdout
     recorded = json.loads((second / "metrics.json").read_text())["ne"]
     assert json.loads((second.parent / "plain.json").read_text())["ne"] == pytest.approx(recorded)
-    flipped = run_cli("evaluate", "--run", second, "--flip")
+    flipped = run_here("evaluate", "--run", second, "--flip")
     assert flipped.returncode == 0, flipped.stderr
     assert "4 model call(s) per image" in flipped.stdout  # two stages, each twice
     assert "with ground-truth boxes instead" in flipped.stdout
@@ -189,7 +189,7 @@ def test_evaluate_a_second_stage_reports_both_boxes_and_flip_goes_through_both(s
 def test_predict_through_both_stages_gives_the_chains_points(second_stage, synthetic, tmp_path):
     second, first = second_stage
     out = tmp_path / "sub.csv"
-    result = run_cli("predict", "--run", second, "--test-csv", synthetic / "test.csv",
+    result = run_here("predict", "--run", second, "--test-csv", synthetic / "test.csv",
                      "--category", "skirt", "--out", out)
     assert result.returncode == 0, result.stderr
     sub = fashion_csv.read_annotations(out, data_dir=synthetic, predictions=True)
@@ -198,6 +198,14 @@ def test_predict_through_both_stages_gives_the_chains_points(second_stage, synth
     xy = np.clip(xy, 0, letterbox.image_sizes(ann)[:, None, :] - 1)
     got = sub.keypoints[:, [schema.INDEX[n] for n in SKIRT], :2]
     assert np.abs(got - np.round(xy)).max() <= 1  # whole pixels in the CSV
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image_id in sub.image_ids[:3]:
+        (folder / image_id.split("/")[-1]).symlink_to(synthetic / image_id)
+    flipped = run_here("predict", "--run", second, "--images", folder, "--flip",
+                       "--out", tmp_path / "photos.csv")
+    assert flipped.returncode == 0, flipped.stderr
+    assert "wrote 3 rows" in flipped.stdout
 
 
 def test_compare_shows_the_two_stage_line_with_both_stages_flops(second_stage, tiny_skirt_runs,
@@ -208,7 +216,7 @@ def test_compare_shows_the_two_stage_line_with_both_stages_flops(second_stage, t
         (tmp_path / "runs").mkdir(exist_ok=True)
         (tmp_path / "runs" / f"skirt-{method}").symlink_to(runs / f"skirt-{method}")
     (tmp_path / "runs" / "skirt-hourglass-crop").symlink_to(second)
-    result = run_cli("compare", "--category", "skirt", "--runs-dir", tmp_path / "runs",
+    result = run_here("compare", "--category", "skirt", "--runs-dir", tmp_path / "runs",
                      "--lines", "crop", "--out", tmp_path / "report")
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "report" / "report.md").read_text()
@@ -224,7 +232,7 @@ def test_compare_shows_the_two_stage_line_with_both_stages_flops(second_stage, t
 def test_export_of_a_second_stage_says_it_takes_crops(second_stage, tmp_path):
     second, first = second_stage
     out = tmp_path / "crop.onnx"
-    result = run_cli("export", "--run", second, "--format", "onnx", "--out", out)
+    result = run_here("export", "--run", second, "--format", "onnx", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "this is a second stage" in result.stdout
     note = json.loads((tmp_path / "crop.onnx.json").read_text())["second_stage"]

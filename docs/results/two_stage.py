@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""The table of two stages against one, and of input sizes: docs/results/two-stage/.
+
+From the repository root, after train_two_stage.sh has trained every category's seeds:
+
+    python docs/results/two_stage.py --runs runs --out docs/results/two-stage
+
+Every figure is what the runs' metrics.json holds: their best epoch scored on the
+validation split (a second stage's end to end, on its first stage's boxes, and with
+ground-truth boxes for reference), as `run.py evaluate --run RUN` reports it. GFLOPs are
+the forward pass of one image, a second stage's both stages together.
+"""
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+SEEDS = (0, 1, 2)
+CATEGORIES = ("dress", "skirt")
+LINES = (  # (label, run name suffix)
+    ("one stage, 128 px", ""),
+    ("one stage, 192 px", "192px"),
+    ("first stage alone, 64 px", "64px"),
+    ("two stages: 64 px boxes → 128 px crop (76 features)", "crop"),
+)
+REFERENCE = ""  # the line every other is measured against, seed by seed
+
+
+def run_name(category, suffix, seed):
+    parts = [f"{category}-hourglass"] + ([suffix] if suffix else [])
+    return "-".join(parts + ([f"seed{seed}"] if seed else []))
+
+
+def forward_gflops(run):
+    from engine import bench, models
+    cfg = json.loads((run / "config.json").read_text())
+    total = 0.0
+    for config in [cfg] + ([json.loads((Path(cfg["first_stage"]) / "config.json").read_text())]
+                           if cfg.get("first_stage") else []):
+        model, _ = models.build_uncompiled(config)
+        total += bench.forward_flops(model)
+    return total / 1e9
+
+
+def mean_sd(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def fmt(mean_and_sd, digits=3):
+    mean, sd = mean_and_sd
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
+
+
+def lines_of(runs, category):
+    rows = []
+    for label, suffix in LINES:
+        found = {s: runs / run_name(category, suffix, s) for s in SEEDS}
+        metrics = {s: json.loads((r / "metrics.json").read_text())
+                   for s, r in found.items() if (r / "metrics.json").is_file()}
+        if not metrics:
+            continue
+        two = [m["two_stage"] for m in metrics.values() if m.get("two_stage")]
+        rows.append({
+            "line": label, "suffix": suffix, "seeds": sorted(metrics),
+            "gflops": forward_gflops(found[min(metrics)]),
+            "ne": {s: m["ne"] for s, m in metrics.items()},
+            "beyond_half": {s: m.get("beyond_half") for s, m in metrics.items()},
+            "gt_boxes_ne": [t["gt_boxes"]["ne"] for t in two],
+            "first_stage_ne": [t["first_stage"]["ne"] for t in two],
+            "in_box": [t["first_stage"]["visible_points_in_box"] for t in two],
+            "clipped": [t["first_stage"]["boxes_clipped"] for t in two],
+        })
+    return rows
+
+
+def table(rows):
+    reference = next((r for r in rows if r["suffix"] == REFERENCE), None)
+    out = ["| line | GFLOPs | val NE | per seed | gap to one stage 128 px, per seed | "
+           "beyond 0.5 | NE with ground-truth boxes | first stage's NE | visible points "
+           "in its boxes |", "|---|---:|---|---|---|---|---|---|---|"]
+    for r in rows:
+        gaps = ""
+        if reference is not None and r is not reference:
+            common = [s for s in r["seeds"] if s in reference["ne"]]
+            gaps = ", ".join(f"{r['ne'][s] - reference['ne'][s]:+.3f}" for s in common)
+        per_seed = ", ".join(f"{r['ne'][s]:.3f}" for s in r["seeds"])
+        in_box = mean_sd(r["in_box"])
+        out.append(f"| {r['line']} | {r['gflops']:.3f} | {fmt(mean_sd(list(r['ne'].values())))} | "
+                   f"{per_seed} | {gaps} | {fmt(mean_sd(list(r['beyond_half'].values())))} | "
+                   f"{fmt(mean_sd(r['gt_boxes_ne']))} | {fmt(mean_sd(r['first_stage_ne']))} | "
+                   + (f"{100 * in_box[0]:.1f}%" if in_box[0] is not None else "—") + " |")
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", default="runs")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    import run
+    run.import_tensorflow_quietly()
+    from engine import machine
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures, text = {}, []
+    for category in CATEGORIES:
+        rows = lines_of(Path(args.runs), category)
+        if not rows:
+            continue
+        figures[category] = rows
+        text += [f"### {category}", "", *table(rows), ""]
+    text.append(f"Measured on {machine.describe(machine.gpu_name())}; `python "
+                f"docs/results/two_stage.py --runs {args.runs} --out {args.out}`.")
+    (out / "table.md").write_text("\n".join(text) + "\n")
+    (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
