@@ -50,9 +50,10 @@ def main(args):
 def first_stage_box(cfg, original):
     """A second stage's box on the photo, from its first stage's points, and the pictures'
     context: the letterboxed photo with the box drawn in its pixels."""
-    _, first_cfg, model, codec = models.load_run(cfg["first_stage"])
-    pixels, transform = letterbox.letterbox(original, first_cfg["input_size"])
-    xy, _ = codec.decode(stage_arrays(model.predict_on_batch(pixels[None] / np.float32(255))))
+    from engine import test_time
+    first = test_time.load_ensemble([cfg["first_stage"]])
+    pixels, transform = letterbox.letterbox(original, first.side)
+    xy, _ = first.points(pixels[None] / np.float32(255))
     height, width = original.shape[:2]
     boxes, _ = crops.garment_boxes(letterbox.to_original(xy, transform), [(width, height)],
                                    cfg["crop"]["margin"])

@@ -313,3 +313,18 @@ def test_an_input_size_or_width_the_method_cannot_take_is_refused(option, fragme
                       "--out", tmp_path / "runs")
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "runs").exists()
+
+
+def test_visualize_a_second_stage_shows_its_box_and_prints_original_pixels(second_stage,
+                                                                            synthetic, tmp_path):
+    from PIL import Image
+    second, first = second_stage
+    image = sorted((synthetic / "Images" / "skirt").iterdir())[0]
+    for run, out in ((second, tmp_path / "two"), (first, tmp_path / "one")):
+        result = run_here("visualize", "--run", run, "--image", image, "--out", out)
+        assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "two" / f"{image.stem}_stages.png") as two, \
+            Image.open(tmp_path / "one" / f"{image.stem}_stages.png") as one:
+        assert two.size[0] > one.size[0]  # the box's tile first
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[0] in SKIRT]
+    assert len(rows) == len(SKIRT)
