@@ -320,11 +320,17 @@ def test_visualize_a_second_stage_shows_its_box_and_prints_original_pixels(secon
     from PIL import Image
     second, first = second_stage
     image = sorted((synthetic / "Images" / "skirt").iterdir())[0]
+    results = {}
     for run, out in ((second, tmp_path / "two"), (first, tmp_path / "one")):
-        result = run_here("visualize", "--run", run, "--image", image, "--out", out)
-        assert result.returncode == 0, result.stderr
+        results[out.name] = run_here("visualize", "--run", run, "--image", image, "--out", out)
+        assert results[out.name].returncode == 0, results[out.name].stderr
     with Image.open(tmp_path / "two" / f"{image.stem}_stages.png") as two, \
             Image.open(tmp_path / "one" / f"{image.stem}_stages.png") as one:
         assert two.size[0] > one.size[0]  # the box's tile first
-    rows = [line.split() for line in result.stdout.splitlines() if line.split()[0] in SKIRT]
+    rows = [line.split() for line in results["two"].stdout.splitlines()
+            if line.split() and line.split()[0] in SKIRT]
     assert len(rows) == len(SKIRT)
+    width, height = letterbox.read_image(image).shape[1::-1]
+    # The crop's points, back in the photo's pixels (the crop is a part of it).
+    assert all(-0.5 * width < float(x) < 1.5 * width and -0.5 * height < float(y) < 1.5 * height
+               for _, x, y, *_ in rows)
