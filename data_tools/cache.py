@@ -90,8 +90,8 @@ def _build(data_dir, image_ids, input_size, path, progress=True, workers=None, h
 def _progress(iterable, total, enabled, path):
     if not enabled:
         return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, total=total, desc=f"caching {Path(path).name}", unit="img")
+    from data_tools import progress
+    return progress.wrap(iterable, total, f"caching {Path(path).name}")
 
 
 class CacheReader:

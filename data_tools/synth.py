@@ -26,15 +26,14 @@ import hashlib
 import json
 import math
 import os
-import sys
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from data_tools import atomic, garments, people, schema, shape_model
 from data_tools.errors import DataError
 from data_tools.fashion_csv import csv_text
+from data_tools.progress import bar as progress_bar
 
 GENERATOR_VERSION = 2       # 1: polygons on clutter; 2: the shape model, worn by people
 JPEG_QUALITY = 90
@@ -356,8 +355,7 @@ def generate(out_dir, images_per_category, seed=0, progress=True, test_fraction=
 
     width = max(6, len(str(n - 1)))
     train_rows, test_rows = [], []
-    bar = tqdm(total=n * len(categories), desc="synthetic FashionAI", unit="img",
-               file=sys.stderr, disable=not progress)
+    bar = progress_bar(n * len(categories), "synthetic FashionAI", disable=not progress)
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     with bar:
         for category in categories:

@@ -3,7 +3,6 @@ set generated once), its readable images of the category, the train/val split, a
 tf.data sets that training and scoring read.
 """
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def generate_once(target, images_per_category, seed, why=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        synth.generate(tmp, images_per_category, seed=seed, progress=sys.stderr.isatty())
+        synth.generate(tmp, images_per_category, seed=seed)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)

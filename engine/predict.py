@@ -11,14 +11,12 @@ Rows that no run predicts, and images that cannot be read, are left out and coun
 Photos of --images are read as a viewer shows them (EXIF orientation applied, transparency
 on white; data_tools/photos.py), test.csv's images as stored, as FashionAI annotates them.
 """
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from data_tools import fashion_csv, letterbox, photos, pipeline, schema
+from data_tools import fashion_csv, letterbox, photos, pipeline, progress, schema
 from data_tools.errors import DataError, UsageError
 from engine import pictures, test_time
 from engine.run_dir import RunDir
@@ -148,7 +146,7 @@ def predict_all(ann, runs, batch_size, scales=(1.0,), flip=False, decode=None):
     ensembles = {paths: test_time.load_ensemble(paths, scales, flip, decode)
                  for paths in dict.fromkeys(chosen)}
     reads = sum(e.passes * chosen.count(paths) for paths, e in ensembles.items())  # 2 for two stages
-    with tqdm(total=reads, desc="predict", unit="img", file=sys.stderr) as bar:
+    with progress.bar(reads, "predict") as bar:
         for paths, ensemble in ensembles.items():
             rows = np.array([n for n, c in enumerate(chosen) if c == paths])
             points = predict_run(ensemble, ann.select(rows), batch_size, bar)
@@ -172,7 +170,7 @@ def pictures_dir(out):
 def draw(folder, ann, xy, ids):
     """One PNG per image: the image (as a viewer shows it) with its category's predicted
     keypoints, named after the image's id in `ids`."""
-    for n, image_id in enumerate(tqdm(ids, desc="draw", unit="img", file=sys.stderr)):
+    for n, image_id in enumerate(progress.wrap(ids, len(ids), "draw")):
         names = schema.keypoint_names(ann.categories[n])
         points = xy[n, schema.keypoint_indices(ann.categories[n])]
         image = letterbox.read_image(ann.image_path(n))
