@@ -29,7 +29,7 @@ import numpy as np
 from data_tools import atomic, schema
 from data_tools.errors import UsageError
 from engine import models, presets, registry
-from engine.machine import backend, describe, gpu_name
+from engine.machine import backend, describe, gpu_name, slow_bfloat16
 
 WARMUP_STEPS = 3  # compilation and autotuning happen here, outside the timing
 MATMUL_SIZE = {"gpu": 8192, "cpu": 1024}
@@ -263,6 +263,7 @@ def main(args):
         achieved = 3 * step["flops_per_image"] * step["images_per_s"]
         step.update(matmul_flops=peak, achieved_flops=achieved, share_of_matmul=achieved / peak)
         result["training"][precision] = step
+        result["slow_bfloat16"] = result.get("slow_bfloat16") or slow_bfloat16(precision, gpu)
     print("\n".join(table(result)))
     if args.json:
         atomic.write_text(args.json, json.dumps(result, indent=2) + "\n")
@@ -289,6 +290,9 @@ def table(result):
     if steps:
         lines += ["", f"model: {steps[0]['parameters'] / 1e6:.2f} M parameters, "
                   f"{steps[0]['flops_per_image'] / 1e9:.2f} GFLOP per image forward (x3 to train)"]
+    slow = result.get("slow_bfloat16")
+    if slow:
+        lines += [f"note: {slow}"]
     if "float32" in result["training"] and len(steps) > 1:
         base = result["training"]["float32"]["images_per_s"]
         lines += [f"{p} / float32: {s['images_per_s'] / base:.2f}x"

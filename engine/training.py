@@ -21,6 +21,7 @@ from pathlib import Path
 from data_tools import pipeline, schema
 from data_tools.errors import UsageError
 from engine import data_source, models, presets, run_eval, two_stage
+from engine import machine as machine_lib
 from engine.evaluation import report_lines
 from engine import strategy as strategy_lib
 from engine.method import OPTIONS
@@ -180,6 +181,9 @@ def run_training(options, placement, run, source, cfg):
     cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
     cfg.setdefault("machine", machine())
     run.write_config(cfg)
+    slow = machine_lib.slow_bfloat16(cfg["precision"], models.has_gpu())
+    if slow:
+        print(f"warning: {slow}", flush=True)
     print(f"run folder {run.path}: {cfg['arch']} on {cfg['category']}, {len(train)} train / "
           f"{len(val)} val images from {cfg['data_dir']}, preset {cfg['preset']}, "
           f"{cfg['precision']}; {placement.describe()}", flush=True)

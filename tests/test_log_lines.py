@@ -1,4 +1,5 @@
-"""Progress bars in a log file: a line per tenth of the work, not a stream of updates."""
+"""What a run writes to a log: progress bars as a line per tenth of the work, not a stream
+of updates; a warning where bfloat16 would be slow."""
 import io
 
 from data_tools import progress
@@ -28,3 +29,17 @@ def test_a_disabled_bar_writes_nothing():
     with progress.bar(10, "x", file=log, disable=True) as bar:
         bar.update(10)
     assert log.getvalue() == ""
+
+
+def test_bfloat16_on_a_cpu_without_it_is_called_slow(monkeypatch):
+    from engine import bench, machine
+    monkeypatch.setattr(machine, "cpu_has_bfloat16", lambda: False)
+    assert "several times slower than float32" in machine.slow_bfloat16("mixed_bfloat16", None)
+    assert machine.slow_bfloat16("float32", None) is None
+    assert machine.slow_bfloat16("mixed_bfloat16", "H100") is None  # a GPU has it
+    monkeypatch.setattr(machine, "cpu_has_bfloat16", lambda: True)
+    assert machine.slow_bfloat16("mixed_bfloat16", None) is None
+    result = {"arch": "cpm", "preset": "cpu", "input_size": 128, "batch_size": 16, "steps": 1,
+              "category": "dress", "machine": "m", "pipeline": None, "training": {},
+              "slow_bfloat16": machine.SLOW_BFLOAT16}
+    assert f"note: {machine.SLOW_BFLOAT16}" in bench.table(result)
