@@ -161,9 +161,19 @@ def make_parser():
     add_views_args(p)
     add_decode_arg(p)
 
-    p = verbs.add_parser("visualize", help="stage-by-stage pictures of a run on one image")
+    p = verbs.add_parser("visualize", help="stage-by-stage pictures of a run: on one image, "
+                         "one keypoint through the stages, or the worst validation images")
     p.add_argument("--run", required=True)
-    p.add_argument("--image", required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", help="any photo: every keypoint's maps, stage by stage")
+    what.add_argument("--keypoint", metavar="NAME",
+                      help="that keypoint's map and point at every stage, on validation "
+                      "images where it is visible")
+    what.add_argument("--worst", type=int, metavar="N",
+                      help="the N validation images of largest NE, stage by stage, with "
+                      "their errors per keypoint and per stage")
+    p.add_argument("--images", type=int, default=4, metavar="N",
+                   help="with --keypoint: how many validation images (default 4)")
     p.add_argument("--out", help="folder for the PNGs (default RUN/heatmaps)")
 
     p = verbs.add_parser("predict", help="keypoints of test images as a FashionAI submission")

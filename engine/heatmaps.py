@@ -410,7 +410,7 @@ class HeatmapCodec(Codec):
         return xy, np.clip(conf / self.sure_peak, 0.0, 1.0)
 
     def draw_stages(self, path, images, outputs, gt, names, *, title=None,
-                    stage_label="stage", shown=None, context=None):
+                    stage_label="stage", shown=None, context=None, row_labels=None):
         """One tile per stage with its maps (all keypoints over the image), then the target
         maps (with `gt`), then the last stage's points."""
         from engine import pictures
@@ -424,7 +424,11 @@ class HeatmapCodec(Codec):
             gt_maps = np.stack([np.maximum(np.asarray(self.targets(points)), 0)
                                 for points in np.asarray(gt, np.float32)])
         return pictures.stage_grid(path, images, maps, gt_maps, xy, gt, names, title=title,
-                                   stage_label=stage_label, context=context)
+                                   stage_label=stage_label, context=context,
+                                   row_labels=row_labels)
+
+    def keypoint_maps(self, outputs, k):
+        return [m[..., k] for m in self.stage_maps(outputs)]
 
     def draw_keypoints(self, path, image, outputs, names, title=None):
         """Each keypoint's last-stage map over the image, with the decoded point."""

@@ -45,6 +45,11 @@ def _errors(pred, gt, categories, names):
     return err, int((~usable).sum())
 
 
+def point_errors(pred, gt, categories, names):
+    """(N, K) the normalised error of every visible keypoint, NaN elsewhere."""
+    return _errors(pred, gt, categories, names)[0]
+
+
 def _mean(values):
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else None

@@ -93,8 +93,9 @@ def overlay(image, heat, alpha=0.65, colormap=cv2.COLORMAP_JET):
     """`heat` (M, M) in [0, 1] upsampled to the image and blended over it as a colour map.
 
     Upsampling is cv2.resize INTER_LINEAR (cell i covers pixels [i·stride, (i+1)·stride)).
-    The blend weight grows with the heat (alpha·(0.25 + 0.75·heat)) so cold regions
-    still show the garment. A (M, M, K) stack is combined first with `combine_maps`.
+    The blend weight grows with the heat from 0 (alpha·min(1, 2·heat)): where a map is
+    zero the photo shows as it is, not under a dark blue veil, and half the peak already
+    shows at full strength. A (M, M, K) stack is combined first with `combine_maps`.
     Returns uint8 with the image's shape (S, S, 3).
     """
     img = _as_rgb_uint8(image)
@@ -109,7 +110,7 @@ def overlay(image, heat, alpha=0.65, colormap=cv2.COLORMAP_JET):
     up = np.clip(up, 0.0, 1.0)
     colour = cv2.applyColorMap(np.round(up * 255).astype(np.uint8), colormap)
     colour = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB).astype(np.float32)
-    a = (alpha * (0.25 + 0.75 * up))[..., None]
+    a = (alpha * np.minimum(1.0, 2.0 * up))[..., None]
     out = img.astype(np.float32) * (1.0 - a) + colour * a
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
@@ -522,6 +523,62 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
             if c == 0 and row_labels is not None:
                 _row_label(ax, row_labels[r])
     save_figure(grid.fig, path)
+    return path
+
+
+def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
+                    stage_label="stage", row_labels=None, max_images=MAX_IMAGES):
+    """One keypoint through the stages: one row per image, one tile per stage with that
+    stage's map of the keypoint over the image (if `stage_maps`), its decoded point
+    (magenta) and the ground truth (green), joined by the error line.
+
+    images (N, S, S, 3); stage_maps: list over stages of (N, M, M) maps, or None (points
+    alone, a regression run); stage_xy: list over stages of (N, 2); gt (N, 3) or None.
+    Returns `path`.
+    """
+    images = _batched(images, 4, "images")
+    n = len(images) if max_images is None else min(len(images), int(max_images))
+    stages = [np.asarray(xy, np.float64).reshape(-1, 1, 2) for xy in stage_xy]
+    truth = None if gt is None else np.asarray(gt, np.float64).reshape(-1, 1, 3)
+    columns = grid_columns(len(stages), False, stage_label, keypoints_tile=False)
+    grid = _Grid(n, len(columns), _header_height(title, True))
+    _header(grid, title, _legend_handles(True, truth is not None))
+    for r in range(n):
+        rgb = _as_rgb_uint8(images[r])
+        for c, xy in enumerate(stages):
+            ax = grid.ax(r, c)
+            _show(ax, rgb if stage_maps is None else overlay(rgb, _normalise_one(stage_maps[c][r])))
+            g = None if truth is None else truth[r]
+            _draw_points(ax, rgb.shape[:2], xy[r], g, [name], label=False)
+            err = _mean_error_px(xy[r], g)
+            if err is not None:
+                _corner_note(ax, f"error {err:.1f} px")
+            if r == 0:
+                ax.set_title(f"{columns[c]}: {name}", fontsize=TITLE_FONTSIZE, pad=4)
+            if c == 0 and row_labels is not None:
+                _row_label(ax, row_labels[r])
+    save_figure(grid.fig, path)
+    return path
+
+
+def error_per_stage(path, errors, labels, stage_label="stage", title=None):
+    """A line per image: its NE at each stage (errors (N, stages)), labelled."""
+    errors = np.asarray(errors, np.float64)
+    fig = Figure(figsize=(6.0, 4.0), dpi=100, facecolor="white")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    stages = np.arange(1, errors.shape[1] + 1)
+    for row, label in zip(errors, labels):
+        ax.plot(stages, row, marker="o", label=str(label))
+    ax.axhline(0.5, color="#8c8c8c", ls="--", label="0.5 (another part of the garment)")
+    ax.set_xticks(stages)
+    ax.set_xlabel(stage_label)
+    ax.set_ylabel("NE of the image")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"NE per {stage_label}")
+    fig.tight_layout()
+    save_figure(fig, path)
     return path
 
 

@@ -173,9 +173,23 @@ def gt_box_figures(cfg, predictor, codec, train, val, crops):
     return figures
 
 
-def finish(run, cfg, model, codec, evaluate, draw, more=None):
+WORST_IMAGES = 4  # in the worst.png a run writes at its end
+
+
+def make_worst(predictor, codec, cfg, run, meta_ds, val):
+    """A function that writes RUN/worst.png, worst_per_stage.png and worst.json: the
+    validation images of largest NE, stage by stage (engine/inspection.py)."""
+    def write():
+        from engine import inspection
+        figures = inspection.collect(predictor, codec, meta_ds)
+        return inspection.worst(run.path, cfg, codec, figures, val, WORST_IMAGES)[0]
+    return write
+
+
+def finish(run, cfg, model, codec, evaluate, draw, more=None, worst=None):
     """Score the best epoch's weights and write metrics.json and the final picture;
-    `more()` (gt_box_figures') adds its figures."""
+    `more()` (gt_box_figures') adds its figures, `worst()` (make_worst's) writes the
+    worst images' pictures beside metrics.json."""
     if run.best_weights.is_file():
         models.load_weights(model, run.best_weights)
     result = evaluate()
@@ -188,6 +202,8 @@ def finish(run, cfg, model, codec, evaluate, draw, more=None):
                   parameters=models.network_parameters(model))
     run.write_metrics(result)
     draw("best", result)
+    if worst is not None:
+        worst()
     return result
 
 
@@ -273,4 +289,5 @@ def evaluate_saved_run(run_path, decode=None):
         return dict(evaluate(), **(more() if more else {}), category=cfg["category"],
                     arch=cfg["arch"], decoder=decode)
     return finish(run, cfg, model, codec, evaluate,
-                  make_drawer(model, codec, cfg, run, meta_ds, val, crops), more)
+                  make_drawer(model, codec, cfg, run, meta_ds, val, crops), more,
+                  make_worst(model, codec, cfg, run, meta_ds, val))

@@ -262,7 +262,8 @@ def run_training(options, placement, run, source, cfg):
         return 1
 
     result = run_eval.finish(run, cfg, model, codec, evaluate, draw,
-                             run_eval.gt_box_figures(cfg, predictor, codec, train, val, crops))
+                             run_eval.gt_box_figures(cfg, predictor, codec, train, val, crops),
+                             run_eval.make_worst(predictor, codec, cfg, run, meta_ds, val))
     print("\n".join(report_lines(result)[:3]))
     if placement.is_chief:
         print(f"done: run folder {run.path}")

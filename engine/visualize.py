@@ -1,4 +1,5 @@
-"""`run.py visualize --run RUN --image IMG`: what a trained run sees in any image.
+"""`run.py visualize --run RUN --image IMG`: what a trained run sees in any image;
+`--keypoint NAME` and `--worst N` look at its validation images (engine/inspection.py).
 
 The image is read as a viewer shows it, as `predict --images` reads photos (EXIF
 orientation applied, transparency on white: data_tools/photos.py), and letterboxed by OpenCV.
@@ -10,12 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from data_tools import crops, letterbox, photos
-from data_tools.errors import DataError
+from data_tools.errors import DataError, UsageError
 from engine import models, registry, two_stage
 from engine.codec import stage_arrays
+from engine.run_dir import RunDir
 
 
 def main(args):
+    if args.image is None:
+        return inspect_validation(args)
     run, cfg, model, codec = models.load_run(args.run)
     try:
         original = photos.read_photo(args.image)
@@ -60,3 +64,37 @@ def first_stage_box(cfg, original):
     shown, shown_transform = letterbox.letterbox(original, cfg["input_size"])
     corners = letterbox.to_input(boxes[0].reshape(2, 2), shown_transform).reshape(1, 4)
     return boxes[0], (shown[None], corners)
+
+
+def inspect_validation(args):
+    """--keypoint NAME or --worst N, on the run's validation images."""
+    from engine import data_source, inspection, two_stage
+    if args.worst is not None and args.worst < 1 or args.images < 1:
+        raise UsageError("--worst and --images must be at least 1")
+    cfg = RunDir(args.run).read_config()
+    if args.keypoint is not None and args.keypoint not in cfg["names"]:
+        raise UsageError(f"--keypoint {args.keypoint}: a {cfg['category']} run has "
+                         f"{', '.join(cfg['names'])}")
+    data_source.check_layout(cfg["data_dir"])
+    train, val = data_source.split(cfg, data_source.load_annotations(cfg))
+    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    run, cfg, model, codec = models.load_run(args.run)
+    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
+    figures = inspection.collect(model, codec, meta_ds)
+    out = Path(args.out) if args.out else run.heatmaps
+    if args.keypoint is not None:
+        path, errors = inspection.keypoint(out, cfg, codec, figures, val, args.keypoint,
+                                           args.images)
+        for image_id, per_stage in errors.items():
+            print(f"{image_id}: NE per stage " + " ".join(f"{v:.3f}" for v in per_stage))
+        print(f"wrote {path}")
+        return 0
+    paths, rows = inspection.worst(out, cfg, codec, figures, val, args.worst)
+    for row in rows:
+        far = row[f"beyond_{inspection.FAR}"]
+        print(f"{row['image_id']}: NE {row['ne']:.3f}, per stage "
+              + " ".join(f"{v:.3f}" for v in row["ne_per_stage"])
+              + (f"; beyond {inspection.FAR}: {', '.join(far)}" if far else ""))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
