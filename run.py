@@ -98,6 +98,9 @@ def add_train_args(p):
                    help="train a second stage on garment crops: at test time RUN (a run of "
                    "the same category and data) finds each garment's box on the whole image "
                    "(engine/two_stage.py)")
+    p.add_argument("--crop-jitter", type=float, metavar="J",
+                   help="with --first-stage: training crops move by up to J of the box's "
+                   "side and are scaled by 1 - 2J to 1 + 2J (default 0.05)")
     p.add_argument("--curriculum", action="store_true",
                    help="weight each image by how hard it was at the last epoch's end: "
                    "hard images count less early on and more later, none is dropped "

@@ -49,6 +49,7 @@ class Options:
     loss: str = None
     hard_keypoints: int = None
     first_stage: str = None
+    crop_jitter: float = None
     curriculum: bool = False
     weights: str = "none"
     precision: str = "auto"
@@ -95,6 +96,8 @@ def new_config(options, gpu):
         models.check_buildable(cfg, "--input-size" if options.input_size else "--features")
     if options.first_stage:
         add_first_stage(cfg, options)
+    elif options.crop_jitter is not None:
+        raise UsageError("--crop-jitter goes with --first-stage: a one-stage run sees whole images")
     return cfg
 
 
@@ -106,7 +109,7 @@ def add_first_stage(cfg, options):
                          "from the original images: it takes neither --cache nor "
                          "--augmenter imgaug")
     cfg["first_stage"] = str(Path(options.first_stage).resolve())
-    cfg["crop"] = dict(two_stage.CROP)
+    cfg["crop"] = two_stage.crop_settings(options.crop_jitter)
 
 
 def machine():

@@ -27,6 +27,16 @@ from engine.run_dir import RunDir
 CROP = {"margin": 0.15, "shift": 0.05, "scale": [0.9, 1.1]}
 
 
+def crop_settings(jitter=None):
+    """CROP, or with `jitter` J (--crop-jitter) a shift of up to J and a scale of 1 ± 2J."""
+    if jitter is None:
+        return dict(CROP)
+    if not 0 <= jitter <= 0.25:
+        raise UsageError(f"--crop-jitter must be between 0 and 0.25 (of the box's side), "
+                         f"got {jitter:g}")
+    return dict(CROP, shift=jitter, scale=[1 - 2 * jitter, 1 + 2 * jitter])
+
+
 def first_stage_of(cfg):
     return cfg.get("first_stage")
 
