@@ -100,6 +100,11 @@ def two_stage_lines(result):
     return [f"first stage {first['run']} ({first['arch']}, {first['input_size']} px): its own "
             f"NE {_fmt(first['ne'])}; {first['boxes_clipped']} box(es) clipped to their image, "
             f"{share} of visible points inside the boxes",
+            f"its boxes against the ground truth's: side ×{first['box_side_ratio'][1]:.3f} "
+            f"(10th–90th percentile {first['box_side_ratio'][0]:.3f}–"
+            f"{first['box_side_ratio'][2]:.3f}), centre {first['box_shift'][0]:.3f} of the side "
+            f"off (90th percentile {first['box_shift'][1]:.3f}); "
+            f"{100 * first['boxes_within_jitter']:.0f}% within the training jitter",
             f"with ground-truth boxes instead: NE {_fmt(two['gt_boxes']['ne'])}"]
 
 

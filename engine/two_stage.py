@@ -122,5 +122,22 @@ def first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, ann):
     return {"run": str(cfg["first_stage"]), "arch": first_cfg["arch"],
             "input_size": first_cfg["input_size"], "ne": ne,
             "boxes_clipped": int(np.sum(clipped)),
-            "visible_points_in_box": float(inside[visible].mean()) if visible.any() else None}
+            "visible_points_in_box": float(inside[visible].mean()) if visible.any() else None,
+            **box_errors(boxes, gt_boxes(cfg, ann)[0], cfg["crop"])}
+
+
+def box_errors(boxes, truth, crop):
+    """How a first stage's boxes differ from the ground truth's, against the training
+    jitter: their side's ratio (10th, 50th, 90th percentiles), their centre's shift in
+    sides of the true box (50th, 90th), and the share within the jitter's reach."""
+    def side(b):
+        return np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    ratio = side(boxes) / side(truth)
+    shift = np.abs((boxes[:, :2] + boxes[:, 2:]) / 2 - (truth[:, :2] + truth[:, 2:]) / 2)
+    shift = shift.max(axis=1) / side(truth)
+    low, high = crop["scale"]
+    within = (ratio >= low) & (ratio <= high) & (shift <= crop["shift"])
+    return {"box_side_ratio": [float(v) for v in np.percentile(ratio, [10, 50, 90])],
+            "box_shift": [float(v) for v in np.percentile(shift, [50, 90])],
+            "boxes_within_jitter": float(within.mean())}
 

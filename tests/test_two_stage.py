@@ -40,6 +40,17 @@ def test_an_image_without_points_keeps_the_whole_image_and_one_point_a_minimum_b
     assert boxes[0][2] - boxes[0][0] == pytest.approx(crops.MIN_SIDE * 640)
 
 
+def test_a_first_stages_boxes_are_measured_against_the_truth_and_the_jitter():
+    from engine import two_stage
+    truth = np.array([[0, 0, 100, 100]] * 4, np.float32)
+    boxes = np.array([[0, 0, 100, 100], [10, 0, 110, 100], [0, 0, 120, 120], [3, 3, 98, 98]],
+                     np.float32)
+    errors = two_stage.box_errors(boxes, truth, two_stage.CROP)
+    # Shifts 0, 0.1, 0.1, 0.005; sides 1, 1, 1.2, 0.95: two within 0.05 and 0.9-1.1.
+    assert errors["boxes_within_jitter"] == 0.5
+    assert errors["box_side_ratio"][1] == pytest.approx(1.0)
+
+
 def test_the_whole_images_box_letterboxes_it_as_the_letterbox_does():
     for width, height in [(512, 512), (640, 480), (300, 500)]:
         box = (-0.5, -0.5, width - 0.5, height - 0.5)

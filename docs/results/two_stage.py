@@ -25,6 +25,7 @@ LINES = (  # (label, run name suffix)
     ("one stage, 192 px", "192px"),
     ("first stage alone, 64 px", "64px"),
     ("two stages: 64 px boxes → 128 px crop (76 features)", "crop"),
+    ("the same, `--crop-jitter 0.15`", "cropj15"),
 )
 REFERENCE = ""  # the line every other is measured against, seed by seed
 
@@ -77,6 +78,7 @@ def lines_of(runs, category):
             "first_stage_ne": [t["first_stage"]["ne"] for t in two],
             "in_box": [t["first_stage"]["visible_points_in_box"] for t in two],
             "clipped": [t["first_stage"]["boxes_clipped"] for t in two],
+            "within_jitter": [t["first_stage"].get("boxes_within_jitter") for t in two],
         })
     return rows
 
@@ -85,7 +87,8 @@ def table(rows):
     reference = next((r for r in rows if r["suffix"] == REFERENCE), None)
     out = ["| line | GFLOPs | val NE | per seed | gap to one stage 128 px, per seed | "
            "beyond 0.5 | NE with ground-truth boxes | first stage's NE | visible points "
-           "in its boxes |", "|---|---:|---|---|---|---|---|---|---|"]
+           "in its boxes | its boxes within the training jitter |",
+           "|---|---:|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gaps = ""
         if reference is not None and r is not reference:
@@ -96,7 +99,8 @@ def table(rows):
         out.append(f"| {r['line']} | {r['gflops']:.3f} | {fmt(mean_sd(list(r['ne'].values())))} | "
                    f"{per_seed} | {gaps} | {fmt(mean_sd(list(r['beyond_half'].values())))} | "
                    f"{fmt(mean_sd(r['gt_boxes_ne']))} | {fmt(mean_sd(r['first_stage_ne']))} | "
-                   + (f"{100 * in_box[0]:.1f}%" if in_box[0] is not None else "—") + " |")
+                   + (f"{100 * in_box[0]:.1f}%" if in_box[0] is not None else "—") + " | "
+                   + fmt(mean_sd(r["within_jitter"]), 2) + " |")
     return out
 
 
