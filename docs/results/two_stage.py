@@ -46,6 +46,38 @@ def forward_gflops(run):
     return total / 1e9
 
 
+def gap_by_box(run):
+    """Where a second stage loses against ground-truth boxes: (end-to-end NE − NE with
+    ground-truth boxes, the part of that gap from the images whose first-stage box is
+    beyond the training jitter, the share of such images), scored point by point through
+    the test-time layer, as `evaluate --run` does."""
+    import numpy as np
+    from engine import data_source, metrics, test_time, two_stage
+    cfg = json.loads((run / "config.json").read_text())
+    _, val = data_source.split(cfg, data_source.load_annotations(cfg))
+    chain = test_time.load_ensemble([run])
+    chained = chain.predict(val, cfg["batch_size"])
+    truth, _ = two_stage.gt_boxes(cfg, val)
+    reference = chain.second.predict(val, cfg["batch_size"], truth)
+    categories = [val.categories[i] for i in chained["indices"]]
+    far = metrics.point_errors(chained["stage_xy"][-1], chained["gt"], categories, cfg["names"])
+    near = metrics.point_errors(reference["stage_xy"][-1], reference["gt"], categories,
+                                cfg["names"])
+    boxes = chained["boxes"][chained["indices"]]
+    side = lambda b: np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])  # noqa: E731
+    ratio = side(boxes) / side(truth[chained["indices"]])
+    shift = np.abs((boxes[:, :2] + boxes[:, 2:]) / 2 - (truth[chained["indices"], :2]
+                                                        + truth[chained["indices"], 2:]) / 2)
+    shift = shift.max(axis=1) / side(truth[chained["indices"]])
+    low, high = cfg["crop"]["scale"]
+    outside = (ratio < low) | (ratio > high) | (shift > cfg["crop"]["shift"])
+    counted = np.isfinite(far) & np.isfinite(near)
+    difference = np.where(counted, far - near, 0.0)
+    points = counted.sum()
+    return (float(difference.sum() / points), float(difference[outside].sum() / points),
+            float(outside.mean()))
+
+
 def mean_sd(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -79,6 +111,7 @@ def lines_of(runs, category):
             "in_box": [t["first_stage"]["visible_points_in_box"] for t in two],
             "clipped": [t["first_stage"]["boxes_clipped"] for t in two],
             "within_jitter": [t["first_stage"].get("boxes_within_jitter") for t in two],
+            "gap_by_box": [gap_by_box(found[s]) for s in metrics if metrics[s].get("two_stage")],
         })
     return rows
 
@@ -121,6 +154,14 @@ def main():
             continue
         figures[category] = rows
         text += [f"### {category}", "", *table(rows), ""]
+    for category, rows in figures.items():
+        for r in rows:
+            for seed, (gap, outside, share) in zip(r["seeds"], r["gap_by_box"]):
+                text.append(f"- {category}, {r['line']}, seed {seed}: end to end "
+                            f"{gap:+.4f} against ground-truth boxes, {outside:+.4f} of it from "
+                            f"the {100 * share:.0f}% of images whose first-stage box is beyond "
+                            f"the training jitter")
+    text += [""]
     text.append(f"Measured on {machine.describe(machine.gpu_name())}; `python "
                 f"docs/results/two_stage.py --runs {args.runs} --out {args.out}`.")
     (out / "table.md").write_text("\n".join(text) + "\n")
