@@ -25,7 +25,7 @@ import numpy as np
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
 from engine import bench, data_source, machine, metrics, models, pictures, presets, registry
-from engine import run_eval, training, two_stage
+from engine import run_eval, test_time, training, two_stage
 from engine.run_dir import RunDir, run_name
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
@@ -206,7 +206,7 @@ def rescore(run, train, val, layout):
     """
     import keras
     cfg = run.read_config()
-    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run, cfg, model, codec = models.load_run(run.path)
     names, size = cfg["names"], cfg["input_size"]
     _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)

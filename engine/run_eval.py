@@ -9,50 +9,12 @@ import numpy as np
 
 from data_tools import letterbox, pipeline
 from data_tools.errors import UsageError
-from engine import data_source, metrics, models, registry, two_stage
+from engine import data_source, metrics, models, registry, test_time, two_stage
 from engine.codec import stage_arrays
+from engine.predictions import predict, to_original  # noqa: F401 (callers use them here)
 from engine.run_dir import RunDir
 
 PICTURE_IMAGES = 4
-
-
-def to_original(xy, transforms):
-    return np.stack([letterbox.to_original(p, t) for p, t in zip(xy, transforms)])
-
-
-def predict(model, codec, meta_dataset):
-    """Run the model over a `with_meta` dataset.
-
-    Returns per-stage keypoints in original pixels (list of (N, K, 2)), per-stage
-    confidences, the ground truth (N, K, 3) in original pixels, the images'
-    transforms and indices, in dataset order.
-    """
-    return collect(lambda images: codec.decode_stages(
-        stage_arrays(model.predict_on_batch(images))), meta_dataset)
-
-
-def collect(stages_of, meta_dataset):
-    """`predict`'s figures from any `stages_of(images) -> [(xy, conf) per stage]` in input
-    pixels (a model and its codec, or a test-time ensemble's one merged answer)."""
-    stage_xy, stage_conf, gt, transforms, indices = [], [], [], [], []
-    for batch in meta_dataset:
-        batch_transforms = np.asarray(batch["transform"])
-        for s, (xy, conf) in enumerate(stages_of(np.asarray(batch["image"]))):
-            if s == len(stage_xy):
-                stage_xy.append([])
-                stage_conf.append([])
-            stage_xy[s].append(to_original(xy, batch_transforms))
-            stage_conf[s].append(conf)
-        gt.append(np.asarray(batch["orig_keypoints"]))
-        transforms.append(batch_transforms)
-        indices.append(np.asarray(batch["index"]))
-    return {
-        "stage_xy": [np.concatenate(s) for s in stage_xy],
-        "stage_conf": [np.concatenate(s) for s in stage_conf],
-        "gt": np.concatenate(gt),
-        "transforms": np.concatenate(transforms),
-        "indices": np.concatenate(indices),
-    }
 
 
 def training_layout(ann, names, input_size):
@@ -215,7 +177,6 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     images none of them trained on.
     """
     import time
-    from engine import test_time
     cfgs = [RunDir(p).read_config() for p in run_paths]
     first = cfgs[0]
     for path, cfg in zip(run_paths[1:], cfgs[1:]):
@@ -278,7 +239,7 @@ def evaluate_saved_run(run_path, decode=None):
         raise UsageError(f"{run.path} has no checkpoint to evaluate")
     data_source.check_layout(cfg["data_dir"])
     train, val = data_source.split(cfg, data_source.load_annotations(cfg))
-    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run, cfg, model, codec = models.load_run(run.path, decode)
     _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)

@@ -26,7 +26,8 @@ import numpy as np
 
 from data_tools import letterbox, pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, run_eval, two_stage
+from engine import data_source, models, two_stage
+from engine.predictions import collect
 from engine.codec import stage_arrays
 
 MIN_VIEW_SIDE = 32  # a scale that shrinks the input below this is refused
@@ -195,7 +196,7 @@ class Ensemble:
             if progress:
                 progress(len(images))
             return [answer]
-        return run_eval.collect(merged, dataset)
+        return collect(merged, dataset)
 
 
 class Chain:
@@ -234,3 +235,16 @@ def load_ensemble(run_paths, scales=(1.0,), flip=False, decode=None):
     two_stage.check_first_stage(cfg["first_stage"], cfg["category"], cfg["names"])
     first = Ensemble([load(cfg["first_stage"], scales, flip, decode)])
     return Chain(first, Ensemble(runs), cfg["crop"]["margin"])
+
+
+def second_stage_crops(cfg, train, val):
+    """The Crops of a second run: its first stage predicts the validation images once."""
+    first_cfg = two_stage.check_first_stage(cfg["first_stage"], cfg["category"], cfg["names"])
+    two_stage.check_same_split(first_cfg, cfg)
+    prediction = load_ensemble([cfg["first_stage"]]).predict(val, cfg["batch_size"])
+    margin = cfg["crop"]["margin"]
+    boxes, clipped = two_stage.predicted_boxes(prediction, val, margin)
+    return two_stage.Crops(
+        train=two_stage.gt_boxes(cfg, train)[0], val=two_stage.gt_boxes(cfg, val)[0],
+        end_to_end=boxes,
+        first=two_stage.first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, val))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from data_tools import pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, presets, run_eval, two_stage
+from engine import data_source, models, presets, run_eval, test_time, two_stage
 from engine import machine as machine_lib
 from engine.evaluation import report_lines
 from engine import strategy as strategy_lib
@@ -177,7 +177,7 @@ def run_training(options, placement, run, source, cfg):
                strategy=placement.name, replicas=placement.replicas)
     # A second stage's first stage predicts the validation images before the folder is made:
     # a first stage of other data is refused without leaving an empty run.
-    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run.create()
     cfg["run_dir"] = str(run.path)
     models.set_precision(cfg["precision"])

@@ -97,17 +97,6 @@ class Crops:
     first: dict
 
 
-def prepare(cfg, train, val):
-    """The Crops of a second run: its first stage predicts the validation images once."""
-    from engine import test_time
-    first_cfg = check_first_stage(cfg["first_stage"], cfg["category"], cfg["names"])
-    check_same_split(first_cfg, cfg)
-    prediction = test_time.load_ensemble([cfg["first_stage"]]).predict(val, cfg["batch_size"])
-    boxes, clipped = predicted_boxes(prediction, val, cfg["crop"]["margin"])
-    return Crops(train=gt_boxes(cfg, train)[0], val=gt_boxes(cfg, val)[0], end_to_end=boxes,
-                 first=first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, val))
-
-
 def first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, ann):
     """metrics.json's "first_stage": which run, its own NE on these images, how many of its
     boxes were clipped to their image, and the share of visible points inside its boxes

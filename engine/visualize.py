@@ -68,7 +68,7 @@ def first_stage_box(cfg, original):
 
 def inspect_validation(args):
     """--keypoint NAME or --worst N, on the run's validation images."""
-    from engine import data_source, inspection, two_stage
+    from engine import data_source, inspection, test_time, two_stage
     if args.worst is not None and args.worst < 1 or args.images < 1:
         raise UsageError("--worst and --images must be at least 1")
     cfg = RunDir(args.run).read_config()
@@ -77,7 +77,7 @@ def inspect_validation(args):
                          f"{', '.join(cfg['names'])}")
     data_source.check_layout(cfg["data_dir"])
     train, val = data_source.split(cfg, data_source.load_annotations(cfg))
-    crops = two_stage.prepare(cfg, train, val) if two_stage.first_stage_of(cfg) else None
+    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
     run, cfg, model, codec = models.load_run(args.run)
     _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
     figures = inspection.collect(model, codec, meta_ds)
