@@ -11,7 +11,8 @@ import json
 import numpy as np
 
 from data_tools import atomic, pipeline
-from engine import metrics, pictures, registry, run_eval
+from engine import metrics, pictures, registry
+from engine.predictions import collect as collect_points
 from engine.codec import stage_arrays
 
 FAR = 0.5  # an error beyond half the normalising distance: on another part of the garment
@@ -19,7 +20,7 @@ FAR = 0.5  # an error beyond half the normalising distance: on another part of t
 
 def collect(predictor, codec, meta_ds):
     """Every validation image's pixels, keypoints and the model's outputs per stage, with
-    run_eval.collect's points per stage in original pixels."""
+    engine/predictions.collect's points per stage in original pixels."""
     images, keypoints, outputs = [], [], []
 
     def stages_of(batch_images):
@@ -27,7 +28,7 @@ def collect(predictor, codec, meta_ds):
         images.append((batch_images * 255).round().astype(np.uint8))
         outputs.append(out)
         return codec.decode_stages(out)
-    figures = run_eval.collect(stages_of, _keeping_keypoints(meta_ds, keypoints))
+    figures = collect_points(stages_of, _keeping_keypoints(meta_ds, keypoints))
     figures["images"] = np.concatenate(images)
     figures["keypoints"] = np.concatenate(keypoints)
     figures["outputs"] = [np.concatenate([o[s] for o in outputs]) for s in range(len(outputs[0]))]

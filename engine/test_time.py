@@ -184,7 +184,7 @@ class Ensemble:
         return xy.astype(np.float32), certainty.astype(np.float32)
 
     def predict(self, ann, batch_size, boxes=None, progress=None):
-        """run_eval.collect's figures (points in original pixels, one merged "stage") of the
+        """engine.predictions.collect's figures (points in original pixels, one merged "stage") of the
         images of `ann`, whole or, with `boxes` (N, 4), their crops; `progress(n)` is told
         after each batch of n images."""
         augmenter = "tf" if boxes is not None else data_source.augmenter_of(self.runs[0].cfg)

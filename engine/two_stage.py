@@ -79,7 +79,7 @@ def gt_boxes(cfg, ann):
 
 
 def predicted_boxes(prediction, ann, margin):
-    """(boxes, clipped) around a first stage's points (run_eval.collect's figures) of every
+    """(boxes, clipped) around a first stage's points (engine.predictions.collect's figures) of every
     image of `ann`; an image the first stage could not read keeps its whole image."""
     points = np.full((len(ann), len(prediction["stage_xy"][-1][0]), 2), np.nan, np.float32)
     points[prediction["indices"]] = prediction["stage_xy"][-1]
