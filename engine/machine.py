@@ -36,23 +36,46 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-# The /proc/cpuinfo flags of bfloat16 arithmetic: x86's AVX-512 BF16 and AMX, ARM's BF16.
-BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
-SLOW_BFLOAT16 = ("--precision mixed_bfloat16 on a CPU without bfloat16 instructions: "
-                 "several times slower than float32 (the cpu CPM: 4.1 against 32.4 images/s "
-                 "on an AVX2-only EPYC); float32 is the CPU's default")
-
-
-def cpu_has_bfloat16():
-    """True or False from the CPU's flags; None where /proc/cpuinfo does not say."""
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (x86 "flags", ARM "Features"); None where
+    it does not say."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.split(":")[0].strip() in ("flags", "Features"):
-                    return bool(BFLOAT16_FLAGS & set(line.split(":", 1)[1].split()))
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
     return None
+
+
+# The flags of bfloat16 arithmetic: x86's AVX-512 BF16 and AMX, ARM's BF16.
+BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
+SLOW_BFLOAT16 = ("--precision mixed_bfloat16 on a CPU without bfloat16 instructions: "
+                 "several times slower than float32 (the cpu CPM: 4.1 against 32.4 images/s "
+                 "on an AVX2-only EPYC); float32 is the CPU's default")
+# The vector extensions that set a CPU's convolution speed, widest first, as users name them.
+VECTOR_EXTENSIONS = [("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512 BF16"), ("amx_bf16", "AMX"),
+                     ("avx2", "AVX2"), ("neon", "NEON"), ("asimd", "NEON")]
+
+
+def cpu_has_bfloat16():
+    """True or False from the CPU's flags; None where /proc/cpuinfo does not say."""
+    flags = cpu_flags()
+    return None if flags is None else bool(BFLOAT16_FLAGS & flags)
+
+
+def vector_extensions():
+    """e.g. "AVX-512, AVX-512 BF16" or "AVX2 only": the widest of AVX2 and up that the CPU has."""
+    flags = cpu_flags()
+    if flags is None:
+        return "vector extensions unknown"
+    names = list(dict.fromkeys(name for flag, name in VECTOR_EXTENSIONS if flag in flags))
+    if "AVX-512" in names:
+        names.remove("AVX2")
+    if not names:
+        return "no AVX2"
+    return names[0] + " only" if len(names) == 1 else ", ".join(names)
 
 
 def slow_bfloat16(precision, gpu):
@@ -64,5 +87,6 @@ def slow_bfloat16(precision, gpu):
 
 def describe(gpu):
     """CPU model, cores, `gpu` (gpu_name()) and Keras backend: the line bench and compare print."""
-    return (f"{cpu_model()}, {os.cpu_count()} CPU cores, GPU: {gpu or 'none'}, "
+    return (f"{cpu_model()} ({vector_extensions()}), {os.cpu_count()} CPU cores, "
+            f"GPU: {gpu or 'none'}, "
             f"Keras backend {backend()}")

@@ -284,8 +284,10 @@ def _overlap(a, b):
 
 
 def _place_names(ax, anchors, size, tile_in):
-    """Greedy placement: each name takes the spot that overlaps least with names already
-    placed, with the points, and with the tile's edge (boxes estimated from the font size)."""
+    """Each name beside its point, at the spot that overlaps least with names already placed,
+    with the points and with the tile's edge (boxes estimated from the font size). Where
+    points are so dense that two names would still overlap, every name goes to the tile's
+    nearer side instead, in a column, with a line to its point."""
     h, w = size
     side = tile_in * 72.0
     scale = side / max(h, w)                      # points per image pixel
@@ -293,12 +295,12 @@ def _place_names(ax, anchors, size, tile_in):
     pts = [(ox + x * scale, side - (oy + y * scale)) for x, y, _ in anchors]
     dots = [(x - 2.5, y - 2.5, x + 2.5, y + 2.5) for x, y in pts]
     tile = (0.0, 0.0, side, side)
-    placed = [(0.0, 0.0, 100.0, 12.0)]           # the corner note (mean error / peak)
-    order = sorted((i for i, a in enumerate(anchors) if a[2]), key=lambda i: (-pts[i][1], pts[i][0]))
-    for i in order:
-        name = anchors[i][2]
+    corner = (0.0, 0.0, 100.0, 12.0)              # the corner note (mean error / peak)
+    placed, spots = [corner], {}
+    named = sorted((i for i, a in enumerate(anchors) if a[2]), key=lambda i: (-pts[i][1], pts[i][0]))
+    for i in named:
         x, y = pts[i]
-        width, height = 0.56 * NAME_FONTSIZE * len(name), 1.15 * NAME_FONTSIZE
+        width, height = _name_size(anchors[i][2])
         best, best_cost = _LABEL_SPOTS[0], None
         for spot in _LABEL_SPOTS:
             box = _label_box(x, y, width, height, spot)
@@ -308,11 +310,50 @@ def _place_names(ax, anchors, size, tile_in):
             if best_cost is None or cost < best_cost - 1e-9:
                 best, best_cost = spot, cost
         placed.append(_label_box(x, y, width, height, best))
-        ha, va, dx, dy = best
-        ax.annotate(name, (anchors[i][0], anchors[i][1]), xytext=(dx, dy),
+        spots[i] = best
+    names_clash = any(_overlap(a, b) > 1.0 for n, a in enumerate(placed) for b in placed[n + 1:])
+    if names_clash:
+        _names_in_columns(ax, anchors, pts, named, side)
+        return
+    for i in named:
+        ha, va, dx, dy = spots[i]
+        ax.annotate(anchors[i][2], (anchors[i][0], anchors[i][1]), xytext=(dx, dy),
                     textcoords="offset points", ha=ha, va=va, fontsize=NAME_FONTSIZE,
                     color=NAME_COLOR, zorder=6, path_effects=_THIN_STROKE,
                     annotation_clip=False, clip_on=True)
+
+
+def _name_size(name):
+    """(width, height) in points of a name at NAME_FONTSIZE, estimated."""
+    return 0.56 * NAME_FONTSIZE * len(name), 1.15 * NAME_FONTSIZE
+
+
+def _names_in_columns(ax, anchors, pts, named, side):
+    """Names of the points left of the garment's middle down the tile's left edge, the others
+    down its right edge, each at its point's height where there is room, pushed apart just
+    enough not to touch."""
+    margin, step = 3.0, 1.4 * NAME_FONTSIZE
+    middle = np.median([pts[i][0] for i in named])
+    for left in (True, False):
+        column = sorted((i for i in named if (pts[i][0] < middle) == left), key=lambda i: -pts[i][1])
+        if not column:
+            continue
+        top, bottom = side - margin - step / 2, margin + 12.0 + step / 2  # clear of the corner note
+        heights = []
+        for i in column:                  # top down: at the point's height, or just below the last
+            heights.append(min(pts[i][1], top if not heights else heights[-1] - step))
+        low = bottom
+        for n in range(len(heights) - 1, -1, -1):   # bottom up: lift those pushed off the tile
+            heights[n] = max(heights[n], low)
+            low = heights[n] + step
+        for i, y in zip(column, heights):
+            ax.annotate(anchors[i][2], (anchors[i][0], anchors[i][1]),
+                        xytext=(margin if left else side - margin, y), textcoords="axes points",
+                        ha="left" if left else "right", va="center", fontsize=NAME_FONTSIZE,
+                        color=NAME_COLOR, zorder=6, path_effects=_THIN_STROKE,
+                        annotation_clip=False, clip_on=True,
+                        arrowprops=dict(arrowstyle="-", color=NAME_COLOR, lw=0.6, alpha=0.8,
+                                        shrinkA=1, shrinkB=3))
 
 
 def _mean_error_px(pred_xy, gt):

@@ -43,3 +43,17 @@ def test_bfloat16_on_a_cpu_without_it_is_called_slow(monkeypatch):
               "category": "dress", "machine": "m", "pipeline": None, "training": {},
               "slow_bfloat16": machine.SLOW_BFLOAT16}
     assert f"note: {machine.SLOW_BFLOAT16}" in bench.table(result)
+
+
+def test_the_machine_line_names_the_cpus_vector_extensions(monkeypatch):
+    from engine import machine
+    cases = [({"sse2", "avx", "avx2", "fma"}, "AVX2 only"),
+             ({"avx2", "avx512f", "avx512bw"}, "AVX-512 only"),
+             ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, "AVX-512, AVX-512 BF16, AMX"),
+             ({"sse2"}, "no AVX2"), ({"fp", "asimd"}, "NEON only"),
+             (None, "vector extensions unknown")]
+    for flags, words in cases:
+        monkeypatch.setattr(machine, "cpu_flags", lambda flags=flags: flags)
+        assert machine.vector_extensions() == words
+        assert machine.cpu_has_bfloat16() is (None if flags is None else "avx512_bf16" in flags)
+    assert "(vector extensions unknown), " in machine.describe(None)

@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from matplotlib.text import Annotation, Text
 
 from data_tools import atomic
 from engine import pictures
@@ -282,3 +283,52 @@ def test_stage_grid_rejects_keypoints_that_do_not_match_the_maps(tmp_path):
         pictures.stage_grid(tmp_path / "bad.png", np.stack([_image(0), _image(1)]), _stages(2),
                             None, np.zeros((2, K + 1, 2)), None, NAMES)
     assert _listing(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- names
+def _drawn_names(monkeypatch, tmp_path, points, names):
+    """The keypoint names of a one-tile points_grid as drawn: {name: (box, point)} in display
+    pixels, the box (x0, y0, x1, y1) from the renderer, the point where the name's point is."""
+    figures = []
+    monkeypatch.setattr(pictures, "save_figure",
+                        lambda fig, path: figures.append(fig) or atomic.write_bytes(path, b"png"))
+    gt = np.concatenate([points, np.ones((len(points), 1))], axis=1)[None]
+    pictures.points_grid(tmp_path / "names.png", np.full((1, 256, 256, 3), 128, np.uint8),
+                         [gt[..., :2]], gt, names)
+    fig, = figures
+    fig.canvas.draw()                                     # places the annotations' texts
+    renderer = fig.canvas.get_renderer()
+    ax = next(a for a in fig.axes if a.texts)
+    drawn = {}
+    for text in ax.texts:
+        if not isinstance(text, Annotation):              # the corner's mean error
+            continue
+        box = Text.get_window_extent(text, renderer)       # the name alone, not its line
+        drawn[text.get_text()] = ((box.x0, box.y0, box.x1, box.y1),
+                                  tuple(ax.transData.transform(text.xy)), ax.bbox)
+    return drawn
+
+
+def test_dense_names_do_not_overlap_and_stay_in_the_tile(monkeypatch, tmp_path):
+    names = [f"keypoint_{n:02d}_name" for n in range(15)]
+    rng = np.random.default_rng(3)
+    points = 128 + rng.uniform(-20, 20, (15, 2))          # 15 points within 40 px of 256
+    drawn = _drawn_names(monkeypatch, tmp_path, points, names)
+    assert sorted(drawn) == names
+    boxes = [box for box, _, _ in drawn.values()]
+    for n, a in enumerate(boxes):
+        for b in boxes[n + 1:]:
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+    tile = next(iter(drawn.values()))[2]
+    assert all(tile.x0 - 1 <= x0 and x1 <= tile.x1 + 1 and tile.y0 - 1 <= y0 and y1 <= tile.y1 + 1
+               for x0, y0, x1, y1 in boxes)
+
+
+def test_sparse_names_sit_beside_their_points(monkeypatch, tmp_path):
+    names = ["waistband_left", "waistband_right", "hemline_left", "hemline_right"]
+    points = np.array([[60.0, 60.0], [190.0, 60.0], [50.0, 200.0], [200.0, 200.0]])
+    drawn = _drawn_names(monkeypatch, tmp_path, points, names)
+    for (x0, y0, x1, y1), (px, py), _ in drawn.values():
+        gap_x = max(x0 - px, px - x1, 0.0)
+        gap_y = max(y0 - py, py - y1, 0.0)
+        assert gap_x < 10 and gap_y < 10                  # display pixels at 80 dpi
