@@ -218,6 +218,9 @@ def make_parser():
                    help="also compare the runs <category>-<method>-NAME[-seed<i>] of the "
                    "methods that have them: runs trained with --name NAME (another "
                    "--input-size, a --first-stage second stage); never trained here")
+    p.add_argument("--methods", nargs="+", choices=METHODS, metavar="METHOD",
+                   help="compare (and with --train, train) only these methods and their "
+                   "variants (default: every method)")
     p.add_argument("--seeds", type=int, default=1,
                    help="runs per method, seed index i in <category>-<method>-seed<i> (the "
                    "first keeps <category>-<method>); the report gives mean ± sd over them")

@@ -61,9 +61,12 @@ class Entry:
         return run_name(category, self.arch, self.name(seed_index))
 
 
-def entries(lines=()):
-    """Every method of the registry, each followed by its variants and the --lines names."""
+def entries(lines=(), methods=None):
+    """Every method of the registry (or of `methods`, --methods), each followed by its
+    variants and the --lines names."""
     for arch in registry.METHODS:
+        if methods and arch not in methods:
+            continue
         yield Entry(arch)
         for variant, options in registry.get(arch).variants.items():
             yield Entry(arch, variant, tuple(options.items()))
@@ -77,7 +80,8 @@ def main(args):
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     preset = presets.pick(args.preset, models.has_gpu()) if args.preset else None
-    runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines)
+    runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines,
+                     args.methods)
     reference = check_comparable(runs, preset)
     data_dir = args.data_dir or (reference and reference["data_dir"])
     # Loaded now, so that other data is refused before any time is spent on training.
@@ -87,7 +91,8 @@ def main(args):
         if code:
             print(f"error: training stopped (exit {code}); no report written", file=sys.stderr)
             return code
-        runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines)
+        runs = find_runs(args.runs_dir, args.category, args.seeds, args.train, args.lines,
+                         args.methods)
         reference = check_comparable(runs, preset)
     if reference is None:
         names = ", ".join(entry.run_name(args.category, 0) for entry in runs)
@@ -112,14 +117,14 @@ def main(args):
 
 
 # --- the runs -----------------------------------------------------------------------------
-def find_runs(runs_dir, category, seeds, train, lines=()):
+def find_runs(runs_dir, category, seeds, train, lines=(), methods=None):
     """{Entry: [RunDir or None, one per seed index]}: the run folders that have a checkpoint.
     A --lines name appears only for the methods that have a run of it."""
     if not Path(runs_dir).is_dir() and not train:
         raise UsageError(f"--runs-dir {runs_dir} does not exist (add --train to train "
                          f"the methods there)")
     runs = {}
-    for entry in entries(lines):
+    for entry in entries(lines, methods):
         if entry.extra and not any((Path(runs_dir) / entry.run_name(category, i)).exists()
                                    for i in range(seeds)):
             continue

@@ -12,6 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# pytest.ini runs two workers on a 2-core machine, each often running a run.py of its own:
+# one thread per TensorFlow op keeps them from fighting over the cores (the same numbers,
+# a tiny hourglass run 48 → 37 s with another beside it). Set before TensorFlow loads, so
+# that in-process tests and run.py subprocesses (which inherit it) run alike.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+
 
 def made_once(tmp_path_factory, name, make):
     """A folder made by `make(folder)` once per test session, then shared.

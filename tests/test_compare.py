@@ -14,6 +14,8 @@ from tests.conftest import assert_one_line_error, run_cli, run_here
 ARCHS = registry.METHODS
 # Every line of the comparison: the methods, and the variants their descriptors name.
 LINES = [entry.label for entry in compare.entries()]
+SEEDED_METHODS = ("regression", "simplebaseline")   # the two that train quickest
+SEEDED = [entry.label for entry in compare.entries(methods=SEEDED_METHODS)]
 FIGURES = ("ne_per_keypoint.png", "pck.png", "ne_per_stage.png", "predictions.png")
 
 
@@ -122,20 +124,23 @@ def test_bad_input_is_one_line(args, fragments, tmp_path):
 # --- several seeds ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_seeds(compared, tmp_path_factory):
-    """The shared runs copied, then `compare --train --seeds 2`: it trains each line's
-    second seed and reports both."""
+    """The shared runs copied, then `compare --train --seeds 2 --methods ...` for the two
+    quickest methods: it trains each of their lines' second seed and reports both."""
     runs, first_report, _ = compared
     folder = tmp_path_factory.mktemp("seeds")
     shutil.copytree(runs, folder / "runs")
     result = run_cli("compare", "--train", "--seeds", 2, "--category", "skirt",
+                     "--methods", *SEEDED_METHODS,
                      "--runs-dir", folder / "runs", "--out", folder / "report")
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / "runs", folder / "report", first_report
 
 
 def test_seeds_train_one_run_per_seed_and_reuse_the_first(two_seeds):
-    runs, _, _ = two_seeds
-    for label in LINES:
+    runs, out, _ = two_seeds
+    assert sorted(p.name for p in runs.glob("*-seed1")) == sorted(f"skirt-{label}-seed1" for label in SEEDED)
+    assert set(_rows((out / "report.md").read_text())) & set(LINES) == set(SEEDED)
+    for label in SEEDED:
         assert json.loads((runs / f"skirt-{label}" / "config.json").read_text())["seed"] == 0
         second = json.loads((runs / f"skirt-{label}-seed1" / "config.json").read_text())
         assert second["seed"] == 1 and second["epochs"] == 2 and second["preset"] == "tiny"
@@ -147,7 +152,7 @@ def test_seeds_report_mean_and_spread(two_seeds):
     report = (out / "report.md").read_text()
     rows = _rows(report)
     header = rows["method"]
-    for label in LINES:
+    for label in SEEDED:
         nes = [_metrics(runs, label)["ne"], _metrics(runs, f"{label}-seed1")["ne"]]
         row = rows[label]
         assert row[header.index("seeds")] == "2"
@@ -156,7 +161,7 @@ def test_seeds_report_mean_and_spread(two_seeds):
     # Every pair of lines is judged against the two spreads, and the judgement follows them.
     pairs = [line.strip("|").split("|") for line in report.splitlines()
              if re.match(r"\| [a-z-]+ \| [a-z-]+ \| [0-9.]+ \| [0-9.]+ \| [a-z]", line)]
-    assert len(pairs) == len(LINES) * (len(LINES) - 1) // 2
+    assert len(pairs) == len(SEEDED) * (len(SEEDED) - 1) // 2
     for better, worse, gap, spread, verdict in ([c.strip() for c in p] for p in pairs):
         sd = {label: float(rows[label][header.index("± sd")]) for label in (better, worse)}
         assert float(gap) == pytest.approx(float(rows[worse][header.index("val NE")])

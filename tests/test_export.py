@@ -1,5 +1,5 @@
 """`run.py export`: each format round-trips through its own runtime, `--decode` gives what
-`predict` writes, the README's ONNX example runs, and bad requests are one line.
+`predict` writes, docs/COMMANDS.md's ONNX example runs, and bad requests are one line.
 
 The exports are of the shared tiny skirt runs (conftest), in this process: no training here.
 """
@@ -109,11 +109,11 @@ def test_decoded_keypoints_are_predicts(exported, tmp_path):
     np.testing.assert_array_equal(np.round(on_image), written)
 
 
-def test_readme_onnx_example_prints_a_photos_keypoints(exported, tmp_path):
-    """The README's ONNX example, run as written with its two file names replaced."""
+def test_the_documented_onnx_example_prints_a_photos_keypoints(exported, tmp_path):
+    """docs/COMMANDS.md's ONNX example, run as written with its two file names replaced."""
     run, done = exported
-    readme = (REPO / "README.md").read_text()
-    code = re.search(r"```python\n(import json.*?)```", readme, re.S).group(1)
+    doc = (REPO / "docs" / "COMMANDS.md").read_text()
+    code = re.search(r"```python\n(import json.*?)```", doc, re.S).group(1)
     assert len(code.strip().splitlines()) <= 10
     photo = next(Path(json.loads((run / "config.json").read_text())["data_dir"])
                  .glob("Images/skirt/*.jpg"))

@@ -87,7 +87,8 @@ def test_the_training_set_reads_each_images_weight_when_it_makes_the_element(syn
 
 # --- the command ------------------------------------------------------------------------------
 def train(out, *extra):
-    return run_cli("train", "--arch", "hourglass", "--category", "skirt", "--preset", "tiny",
+    # SimpleBaseline: a heatmap method (hard keypoints apply) that builds and trains quickest.
+    return run_cli("train", "--arch", "simplebaseline", "--category", "skirt", "--preset", "tiny",
                    "--data-dir", out.parent / "data", "--out", out, *extra)
 
 
@@ -100,7 +101,7 @@ def curriculum_runs(synthetic, tmp_path_factory):
                for n in (1, 2)]
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
-    return [root / f"runs{n}" / "skirt-hourglass" for n in (1, 2)]
+    return [root / f"runs{n}" / "skirt-simplebaseline" for n in (1, 2)]
 
 
 def read_csv(path):
@@ -124,7 +125,7 @@ def test_a_curriculum_run_records_its_losses_and_repeats_itself(curriculum_runs)
 
 def test_a_curriculum_run_resumes_from_its_recorded_losses(curriculum_runs, tmp_path):
     import shutil
-    run = tmp_path / "runs" / "skirt-hourglass"
+    run = tmp_path / "runs" / "skirt-simplebaseline"
     shutil.copytree(curriculum_runs[0], run)
     (tmp_path / "data").symlink_to(curriculum_runs[0].parents[1] / "data")
     before = read_csv(run / "checkpoints" / "curriculum.csv")
