@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,15 +23,18 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 def made_once(tmp_path_factory, name, make):
     """A folder made by `make(folder)` once per test session, then shared.
 
-    pytest.ini runs the tests in two pytest-xdist workers: the first worker to ask makes
-    the folder, under a lock, in the session's common temporary folder; the other waits
-    and reuses it. Without xdist the folder is made in this session's own.
+    pytest.ini runs the tests in two pytest-xdist workers: the first process to ask makes
+    the folder, under a lock, in the session's common temporary folder; the others wait
+    and reuse it. Without xdist the folder is made in this session's own.
     """
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         folder = tmp_path_factory.mktemp(name)
         make(folder)
         return folder
-    root = tmp_path_factory.getbasetemp().parent  # the session's, above every worker's
+    return _made_under_lock(tmp_path_factory.getbasetemp().parent, name, make)  # above every worker's
+
+
+def _made_under_lock(root, name, make):
     folder, done = root / name, root / f"{name}.done"
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -42,12 +46,43 @@ def made_once(tmp_path_factory, name, make):
     return folder
 
 
+def _make_synthetic(out):
+    from data_tools import synth
+    synth.generate(out, 30, seed=3, progress=False)
+
+
+def _tiny_skirt_runs_maker(data):
+    def train(folder):
+        result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 2,
+                         "--category", "skirt", "--data-dir", data,
+                         "--runs-dir", folder / "runs", "--out", folder / "compare")
+        assert result.returncode == 0, result.stdout + result.stderr
+        (folder / "stdout.txt").write_text(result.stdout)
+        (folder / "stderr.txt").write_text(result.stderr)
+    return train
+
+
+def pytest_sessionstart(session):
+    """On a whole-suite run under xdist, the controller (which runs no test) starts making
+    the shared synthetic set and tiny runs at once, in a thread: the workers run other tests
+    meanwhile, instead of one of them waiting about 100 s for the other to make them."""
+    config = session.config
+    if (os.environ.get("PYTEST_XDIST_WORKER") or not config.getoption("numprocesses", None)
+            or config.args_source != pytest.Config.ArgsSource.TESTPATHS
+            or config.option.keyword or config.option.markexpr):
+        return
+    root = config._tmp_path_factory.getbasetemp()  # the workers' common folder
+
+    def make():
+        data = _made_under_lock(root, "synthetic", _make_synthetic)
+        _made_under_lock(root, "tiny-skirt-runs", _tiny_skirt_runs_maker(data))
+    threading.Thread(target=make, name="shared tiny runs", daemon=True).start()
+
+
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """A synthetic dataset: 30 images per category (24 train, 6 test)."""
-    from data_tools import synth
-    return made_once(tmp_path_factory, "synthetic",
-                     lambda out: synth.generate(out, 30, seed=3, progress=False))
+    return made_once(tmp_path_factory, "synthetic", _make_synthetic)
 
 
 @pytest.fixture(scope="session")
@@ -58,15 +93,7 @@ def tiny_skirt_runs(synthetic, tmp_path_factory):
     Shared by the compare, predict, per-method and bad-input tests, so that no test trains
     the same tiny run again. A test that changes a run works on a copy of it.
     """
-    def train(folder):
-        result = run_cli("compare", "--train", "--preset", "tiny", "--epochs", 2,
-                         "--category", "skirt", "--data-dir", synthetic,
-                         "--runs-dir", folder / "runs", "--out", folder / "compare")
-        assert result.returncode == 0, result.stdout + result.stderr
-        (folder / "stdout.txt").write_text(result.stdout)
-        (folder / "stderr.txt").write_text(result.stderr)
-
-    folder = made_once(tmp_path_factory, "tiny-skirt-runs", train)
+    folder = made_once(tmp_path_factory, "tiny-skirt-runs", _tiny_skirt_runs_maker(synthetic))
     result = subprocess.CompletedProcess(["run.py", "compare"], 0,
                                          (folder / "stdout.txt").read_text(),
                                          (folder / "stderr.txt").read_text())
