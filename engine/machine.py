@@ -71,8 +71,8 @@ def vector_extensions():
     if flags is None:
         return "vector extensions unknown"
     names = list(dict.fromkeys(name for flag, name in VECTOR_EXTENSIONS if flag in flags))
-    if "AVX-512" in names:
-        names.remove("AVX2")
+    if "AVX-512" in names:  # it implies AVX2
+        names = [name for name in names if name != "AVX2"]
     if not names:
         return "no AVX2"
     return names[0] + " only" if len(names) == 1 else ", ".join(names)
