@@ -218,9 +218,10 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
 def chain_figures(chain, prediction, train, val, cfg):
     """A two-stage ensemble's "two_stage" figures: its first stage's, and the NE with the
     ground-truth boxes instead of the first stage's."""
+    truth = two_stage.gt_boxes(cfg, val)[0]
     first = two_stage.first_stage_figures(cfg, chain.first.runs[0].cfg, prediction["first"],
-                                          prediction["boxes"], prediction["clipped"], val)
-    reference = chain.second.predict(val, cfg["batch_size"], two_stage.gt_boxes(cfg, val)[0])
+                                          prediction["boxes"], prediction["clipped"], val, truth)
+    reference = chain.second.predict(val, cfg["batch_size"], truth)
     categories = [val.categories[i] for i in reference["indices"]]
     scored = metrics.normalized_error(reference["stage_xy"][-1], reference["gt"], categories,
                                       chain.names)

@@ -244,7 +244,8 @@ def second_stage_crops(cfg, train, val):
     prediction = load_ensemble([cfg["first_stage"]]).predict(val, cfg["batch_size"])
     margin = cfg["crop"]["margin"]
     boxes, clipped = two_stage.predicted_boxes(prediction, val, margin)
+    truth = two_stage.gt_boxes(cfg, val)[0]
     return two_stage.Crops(
-        train=two_stage.gt_boxes(cfg, train)[0], val=two_stage.gt_boxes(cfg, val)[0],
-        end_to_end=boxes,
-        first=two_stage.first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, val))
+        train=two_stage.gt_boxes(cfg, train)[0], val=truth, end_to_end=boxes,
+        first=two_stage.first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, val,
+                                            truth))

@@ -97,10 +97,10 @@ class Crops:
     first: dict
 
 
-def first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, ann):
+def first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, ann, truth):
     """metrics.json's "first_stage": which run, its own NE on these images, how many of its
-    boxes were clipped to their image, and the share of visible points inside its boxes
-    (the most the second stage can find)."""
+    boxes were clipped to their image, the share of visible points inside its boxes
+    (the most the second stage can find), and its boxes against `truth` (gt_boxes')."""
     names = cfg["names"]
     categories = [ann.categories[i] for i in prediction["indices"]]
     ne = metrics.normalized_error(prediction["stage_xy"][-1], prediction["gt"], categories,
@@ -112,7 +112,7 @@ def first_stage_figures(cfg, first_cfg, prediction, boxes, clipped, ann):
             "input_size": first_cfg["input_size"], "ne": ne,
             "boxes_clipped": int(np.sum(clipped)),
             "visible_points_in_box": float(inside[visible].mean()) if visible.any() else None,
-            **box_errors(boxes, gt_boxes(cfg, ann)[0], cfg["crop"])}
+            **box_errors(boxes, truth, cfg["crop"])}
 
 
 def box_errors(boxes, truth, crop):
