@@ -2,11 +2,11 @@
 """fashion keypoints: one command line for data, training, evaluation and pictures.
 
     python run.py --arch cpm --category dress          # train (the default verb)
-    python run.py synth --out DIR --images-per-category N --seed S [--shapes SHAPES.json]
+    python run.py synth --out DIR --images-per-category N --seed S [--shapes SHAPES.json] [--without PART ...]
     python run.py fit-shapes --csv train.csv --out SHAPES.json [--data-dir DIR]
     python run.py check-data --data-dir DIR [--against DIR_OR_CSV]
     python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
-    python run.py evaluate --run RUN [--run RUN ...] [--flip] [--scales S ...] [--decode D]
+    python run.py evaluate --run RUN [--run RUN ...] [--gt GT.csv [--data-dir DIR]] [--flip] [--scales S ...] [--decode D]
     python run.py visualize --run RUN --image IMG [--out DIR]
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--scales S ...] [--draw]
     python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--lines NAME ...] [--train] [--runs-dir runs] --out DIR
@@ -105,7 +105,12 @@ def add_train_args(p):
                    help="weight each image by how hard it was at the last epoch's end: "
                    "hard images count less early on and more later, none is dropped "
                    "(Ada-Batch, engine/curriculum.py)")
-    p.add_argument("--weights", choices=("imagenet", "none"), default="none")
+    p.add_argument("--weights", default="none", metavar="W",
+                   help="none (from scratch, the default), imagenet (a keras.applications "
+                   "trunk's ImageNet weights), or a run folder or .weights.h5 file to start "
+                   "from: fine-tuning, e.g. on your own data after the synthetic set; "
+                   "keypoints are carried over by name, so a --category all run can start "
+                   "a dress run")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--resume", action="store_true",
                    help="continue the run folder's training from its last finished epoch")
@@ -138,6 +143,10 @@ def make_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shapes", help="the shape model to draw garments from (from fit-shapes; "
                    "default: the one fitted to the real FashionAI training labels)")
+    from data_tools.look import LOOK_PARTS
+    p.add_argument("--without", nargs="+", default=[], choices=LOOK_PARTS, metavar="PART",
+                   help="leave out parts of the shop-photo look (to measure what each adds): "
+                   f"{', '.join(LOOK_PARTS)} (data_tools/look.py)")
 
     p = verbs.add_parser("fit-shapes", help="fit the synthetic generator's shape model to a "
                          "FashionAI train.csv (labels only; images optional)")
@@ -154,12 +163,17 @@ def make_parser():
                    "statistics are printed beside these")
 
     p = verbs.add_parser("evaluate", help="Normalized Error of predictions or of a run")
-    p.add_argument("--pred", help="predicted CSV (FashionAI format)")
-    p.add_argument("--gt", help="ground-truth CSV (FashionAI format)")
+    p.add_argument("--pred", help="predicted CSV (FashionAI format): scored on the "
+                   "categories it covers")
+    p.add_argument("--gt", help="ground-truth CSV (FashionAI format); with --run, the "
+                   "runs predict its images (as predict would) and are scored on them")
     p.add_argument("--run", action="append",
-                   help="a run folder: re-evaluate it on its validation split; repeat for an "
-                   "ensemble of runs of one category and data (figures only: metrics.json "
-                   "keeps the run's own, as with --flip, --scales and --decode)")
+                   help="a run folder: re-evaluate it on its validation split, or with --gt "
+                   "on those answers; repeat for an ensemble of runs of one category and data "
+                   "(figures only: metrics.json keeps the run's own, as with --flip, --scales "
+                   "and --decode), or with --gt for runs of several categories")
+    p.add_argument("--data-dir", help="with --gt: the folder its image ids are relative to "
+                   "(default: the CSV's folder, or DIR for DIR/Annotations/GT.csv)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_views_args(p)
     add_decode_arg(p)
@@ -189,7 +203,7 @@ def make_parser():
     source.add_argument("--test-csv", help="test.csv (image_id,image_category)")
     source.add_argument("--images", help="a folder: every .jpg/.jpeg/.png in it")
     p.add_argument("--data-dir", help="folder the test CSV's image ids are relative to "
-                   "(default: the CSV's folder)")
+                   "(default: the CSV's folder, or DIR for DIR/Annotations/test.csv)")
     p.add_argument("--out", required=True, help="the submission CSV to write")
     add_views_args(p)
     p.add_argument("--category", choices=CATEGORIES[:-1],
@@ -263,7 +277,10 @@ def parse(argv):
         argv = ["train", *argv]
     args = make_parser().parse_args(argv)
     if args.verb == "evaluate" and not args.run and not (args.pred and args.gt):
-        make_parser().error("evaluate needs --pred and --gt, or --run")
+        make_parser().error("evaluate needs --pred and --gt, or --run (and --gt to score it "
+                            "on a labelled test set)")
+    if args.verb == "evaluate" and args.run and args.pred:
+        make_parser().error("evaluate takes --pred or --run, not both")
     return args
 
 
@@ -271,7 +288,7 @@ def dispatch(args):
     if args.verb == "synth":
         from data_tools import synth
         summary = synth.generate(args.out, args.images_per_category, seed=args.seed,
-                                 shapes=args.shapes)
+                                 shapes=args.shapes, look=synth.Look.without(args.without))
         print(f"wrote {summary['total_images']} images to {args.out} "
               f"(train.csv {sum(summary['train'].values())}, "
               f"test.csv {sum(summary['test'].values())})")

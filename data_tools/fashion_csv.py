@@ -146,16 +146,23 @@ def _check_category(category, csv_path, row):
                         f"{', '.join(schema.CATEGORIES)})", csv_path, row)
 
 
+def default_data_dir(csv_path):
+    """The folder a CSV's image ids are relative to, as the FashionAI downloads lay it out:
+    DIR of DIR/Annotations/train.csv, else the CSV's own folder (DIR/test.csv)."""
+    folder = Path(csv_path).parent
+    return folder.parent if folder.name == "Annotations" else folder
+
+
 def read_annotations(csv_path, data_dir=None, allow_duplicates=False, predictions=False):
     """Read and validate a FashionAI annotation CSV (train.csv or test_gt.csv).
 
-    data_dir defaults to the CSV's grandparent (DIR/Annotations/train.csv → DIR).
+    data_dir defaults to default_data_dir (DIR/Annotations/train.csv → DIR).
     A repeated image id (in either spelling, see `same_image`) is an error unless
     allow_duplicates (check-data lists them). predictions: the CSV is a submission, whose
     points may lie off their image (parse_cell).
     """
     csv_path = Path(csv_path)
-    data_dir = Path(data_dir) if data_dir is not None else csv_path.parent.parent
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir(csv_path)
     (header_row, header), *rows = _read_rows(csv_path)
     columns = _check_header(header, HEADER, csv_path, header_row)
     if not rows:
@@ -187,7 +194,7 @@ def read_annotations(csv_path, data_dir=None, allow_duplicates=False, prediction
 def read_test_list(csv_path, data_dir=None):
     """Read test.csv (image_id,image_category): the images to predict."""
     csv_path = Path(csv_path)
-    data_dir = Path(data_dir) if data_dir is not None else csv_path.parent
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir(csv_path)
     (header_row, header), *rows = _read_rows(csv_path)
     columns = _check_header(header, HEADER[:2], csv_path, header_row)
     ids, categories = [], []

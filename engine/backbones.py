@@ -8,7 +8,7 @@ itself, so the data pipeline never needs to know which backbone is in use.
   conv4_3_CPM/conv4_4_CPM), widths scaled by cfg["width"]; always trained from scratch.
 - keras.applications: "vgg16", "vgg19", "resnet50", "densenet121", "densenet169",
   "densenet201", cut at their last stride-8 layer, weights from cfg["weights"]
-  ("imagenet" (default), "none", or a path to a weights file).
+  ("imagenet" (default) or "none"; a run's path, whose weights the engine loads later).
 
 No TensorFlow here: the same trunk runs under any Keras 3 backend.
 """
@@ -71,10 +71,9 @@ def _check_input(inputs):
 
 
 def _weights_arg(cfg):
-    weights = cfg.get("weights", "imagenet")
-    if weights is None or str(weights).lower() == "none":
-        return None
-    return weights
+    """keras.applications' `weights`: "imagenet", or None (a run's own weights, --weights
+    RUN, are loaded into the whole model by engine/start_weights.py)."""
+    return "imagenet" if str(cfg.get("weights", "imagenet")).lower() == "imagenet" else None
 
 
 def _vgg_trunk(inputs, cfg):
@@ -115,10 +114,8 @@ def _application_trunk(inputs, name, cfg, full_depth=False):
         reason = " ".join(str(error).split())
         if len(reason) > 160:
             reason = reason[:157] + "..."
-        what = "the ImageNet weights could not be fetched" if weights == "imagenet" \
-            else f"the weights '{weights}' could not be loaded"
-        raise RuntimeError(
-            f"backbone '{name}': {what} ({reason}); use --weights none to train from scratch") from None
+        raise RuntimeError(f"backbone '{name}': the ImageNet weights could not be fetched "
+                           f"({reason}); use --weights none to train from scratch") from None
     end = network.output if full_depth else network.get_layer(cut).output
     features = keras.Model(network.input, end, name=f"{name}_trunk")
     if mode == "caffe":

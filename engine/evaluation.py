@@ -1,12 +1,30 @@
 """`run.py evaluate`: Normalized Error of a prediction CSV, or of a trained run."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from data_tools import atomic, fashion_csv, letterbox, schema
 from data_tools.errors import DataError, UsageError
 from engine import metrics
+
+
+def covered(pred_ann, gt_ann):
+    """(the ground truth of the categories the predictions cover, {category left out: images}).
+
+    A prediction file may cover part of a multi-category answer file (one category's run);
+    predictions of a category the answers lack are refused: they would score nothing.
+    """
+    predicted, answered = set(pred_ann.categories), set(gt_ann.categories)
+    lacking = [c for c in pred_ann.categories if c not in answered]
+    if lacking:
+        raise DataError(f"{len(lacking)} predicted image(s) of {', '.join(sorted(set(lacking)))}, "
+                        f"a category the ground truth {gt_ann.csv_path} lacks",
+                        pred_ann.csv_path)
+    left_out = {c: gt_ann.categories.count(c) for c in sorted(answered - predicted)}
+    kept = gt_ann.select(n for n, c in enumerate(gt_ann.categories) if c in predicted)
+    return kept, left_out
 
 
 def align(pred_ann, gt_ann):
@@ -18,8 +36,10 @@ def align(pred_ann, gt_ann):
     position = {key(image_id): i for i, image_id in enumerate(pred_ann.image_ids)}
     missing = [i for i in gt_ann.image_ids if key(i) not in position]
     if missing:
-        raise DataError(f"{len(missing)} image(s) of the ground truth have no prediction, "
-                        f"first {missing[0]!r}", pred_ann.csv_path)
+        categories = sorted({c for i, c in zip(gt_ann.image_ids, gt_ann.categories)
+                             if key(i) not in position})
+        raise DataError(f"{len(missing)} image(s) of {', '.join(categories)} in the ground "
+                        f"truth have no prediction, first {missing[0]!r}", pred_ann.csv_path)
     rows = [position[key(i)] for i in gt_ann.image_ids]
     pred = pred_ann.keypoints[rows]
     for n, row in enumerate(rows):
@@ -43,10 +63,14 @@ def off_image(points, gt_ann):
     return int(((points[..., 2] >= 0) & outside.any(axis=-1)).sum())
 
 
-def evaluate_csv(pred_path, gt_path):
-    gt = fashion_csv.read_annotations(gt_path)
+def evaluate_csv(pred_path, gt_path, data_dir=None):
+    """The figures of a prediction CSV against the answers, over the categories it covers
+    ("left_out" counts the answers' other images); `data_dir`: the images' folder, whose
+    sizes tell a point off its image (default: the answers' DIR of DIR/Annotations/)."""
+    gt = fashion_csv.read_annotations(gt_path, data_dir)
     # A prediction off its image is a miss to score, not a malformed file to refuse.
     pred = fashion_csv.read_annotations(pred_path, data_dir=gt.data_dir, predictions=True)
+    gt, left_out = covered(pred, gt)
     pred_points = align(pred, gt)
     off = off_image(pred_points, gt)
     if off:
@@ -56,6 +80,32 @@ def evaluate_csv(pred_path, gt_path):
     names = list(schema.KEYPOINTS)
     result = metrics.normalized_error(pred_points[..., :2], gt.keypoints, gt.categories, names)
     result["pck"] = metrics.pck(pred_points[..., :2], gt.keypoints, gt.categories, names)
+    result["left_out"] = left_out
+    return result
+
+
+def evaluate_runs(run_paths, gt_path, data_dir=None, scales=(1.0,), flip=False, decode=None,
+                  batch_size=32):
+    """The figures of runs on a labelled test set: its images predicted as `run.py predict`
+    would (each category by its run or ensemble, with the test-time views), written as a
+    submission and scored as `evaluate --pred` would, beside each run's mean shape."""
+    import tempfile
+    from engine import predict, run_eval, test_time  # TensorFlow: only to score runs
+    from engine.run_dir import RunDir
+    runs = predict.read_runs(run_paths)
+    test = predict.annotations(*predict.from_test_csv(gt_path, data_dir, None), gt_path)
+    test, xy = predict.predict_rows(test, runs, batch_size, scales, flip, decode, gt_path)
+    with tempfile.TemporaryDirectory(prefix="fashion-evaluate-") as scratch:
+        pred_path = Path(scratch) / "predictions.csv"
+        fashion_csv.write_submission(pred_path, test.image_ids, test.categories, xy)
+        result = evaluate_csv(pred_path, gt_path, test.data_dir)
+    gt = fashion_csv.read_annotations(gt_path, test.data_dir)
+    gt, _ = covered(test, gt)
+    methods = {c: " + ".join(RunDir(p).read_config()["arch"] for p in paths)
+               for c, paths in runs.items()}
+    result.update(run_eval.mean_shape_on(runs, gt), runs=[str(p) for p in run_paths],
+                  methods=methods, answers=str(gt_path),
+                  test_time=test_time.describe(scales, flip), decoder=decode)
     return result
 
 
@@ -69,6 +119,9 @@ def report_lines(result):
              f"no normalising distance)"]
     if result.get("decoder"):
         lines[0] += f", decoded with {result['decoder']} (metrics.json keeps the run's own decoder)"
+    if result.get("answers"):
+        runs = "; ".join(f"{c} {m}" for c, m in result["methods"].items())
+        lines.append(f"scored on {result['answers']}: {runs}; test time: {result['test_time']}")
     if result.get("views"):
         rate = (f"{result['images_per_s']:.1f} images/s after the first batch"
                 if result.get("images_per_s") else "one batch, not timed")
@@ -79,8 +132,13 @@ def report_lines(result):
         lines.append("per stage: " + "  ".join(_fmt(v) for v in result["ne_per_stage"]))
     if result.get("mean_shape_ne") is not None:
         lines.append(f"mean-shape baseline NE {_fmt(result['mean_shape_ne'])}")
+    shapes = result.get("mean_shape_per_category") or {}
     lines.append("per category: " + "  ".join(
-        f"{c} {_fmt(v)}" for c, v in result["ne_per_category"].items()))
+        f"{c} {_fmt(v)}" + (f" (mean shape {_fmt(shapes[c])})" if c in shapes else "")
+        for c, v in result["ne_per_category"].items()))
+    if result.get("left_out"):
+        lines.append("left out (no prediction of their category): " + ", ".join(
+            f"{c} {n} images" for c, n in result["left_out"].items()))
     lines.append("per keypoint:")
     lines += [f"  {name:<18} {_fmt(v)}" for name, v in result["ne_per_keypoint"].items()]
     if result.get("pck"):
@@ -114,7 +172,14 @@ def write_json(path, result):
 
 def main(args):
     views = len(args.run or ()) > 1 or args.flip or list(args.scales) != [1.0]
-    if args.run:
+    if args.data_dir and not args.gt:
+        raise UsageError("--data-dir goes with --gt: it is the folder of the answers' images")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise DataError("--data-dir: not a folder", args.data_dir)
+    if args.run and args.gt:
+        result = evaluate_runs(args.run, args.gt, args.data_dir, args.scales, args.flip,
+                               args.decode)
+    elif args.run:
         from engine import run_eval  # TensorFlow: imported only to score a run
         if views:
             result = run_eval.evaluate_views(args.run, args.scales, args.flip, args.decode)
@@ -124,7 +189,7 @@ def main(args):
         if args.decode or views:
             raise UsageError("--decode, --flip and --scales go with --run: a prediction CSV "
                              "is decoded already")
-        result = evaluate_csv(args.pred, args.gt)
+        result = evaluate_csv(args.pred, args.gt, args.data_dir)
     print("\n".join(report_lines(result)))
     if args.json:
         write_json(args.json, result)

@@ -48,10 +48,11 @@ def run_for(category, runs):
 def from_test_csv(csv_path, data_dir, category):
     """(data folder, image ids, categories) of a test.csv, optionally one category's rows.
 
-    Image ids are relative to the CSV's folder unless --data-dir says otherwise;
+    Image ids are relative to the CSV's folder (DIR of DIR/Annotations/x.csv) unless
+    --data-dir says otherwise;
     read_test_list refuses ids that resolve outside it.
     """
-    data_dir = Path(data_dir) if data_dir else Path(csv_path).parent
+    data_dir = Path(data_dir) if data_dir else fashion_csv.default_data_dir(csv_path)
     ids, categories = fashion_csv.read_test_list(csv_path, data_dir)
     if category:
         rows = [n for n, c in enumerate(categories) if c == category]
@@ -154,6 +155,19 @@ def predict_all(ann, runs, batch_size, scales=(1.0,), flip=False, decode=None):
     return xy
 
 
+def predict_rows(ann, runs, batch_size, scales=(1.0,), flip=False, decode=None, source=None):
+    """(the rows predicted, their (N, 24, 2) keypoints in original pixels, on the image):
+    the rows of a category no run predicts, and images that cannot be read, are left out
+    and counted."""
+    ann = drop_unreadable(drop_unpredictable(ann, runs, source or ann.csv_path))
+    xy = predict_all(ann, runs, batch_size, scales, flip, decode)
+    done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
+    if len(done) < len(ann):
+        print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
+    ann = ann.select(done)
+    return ann, keep_on_image(xy[done], letterbox.image_sizes(ann))
+
+
 def keep_on_image(xy, sizes):
     """Points moved onto their image: a point predicted in the letterbox's padding lies off
     the picture, and a FashionAI cell holds no negative coordinate."""
@@ -211,14 +225,8 @@ def main(args):
             source, own_name = args.test_csv, {}
             ann = annotations(*from_test_csv(args.test_csv, args.data_dir, args.category),
                               source)
-        ann = drop_unreadable(drop_unpredictable(ann, runs, source))
-
-        xy = predict_all(ann, runs, args.batch_size, args.scales, args.flip, args.decode)
-        done = np.flatnonzero(~np.isnan(xy).all(axis=(1, 2)))  # rows the pipeline did not drop
-        if len(done) < len(ann):
-            print(f"left out {len(ann) - len(done)} image(s) that failed to load", flush=True)
-        ann = ann.select(done)
-        xy = keep_on_image(xy[done], letterbox.image_sizes(ann))
+        ann, xy = predict_rows(ann, runs, args.batch_size, args.scales, args.flip,
+                               args.decode, source)
         names = [own_name.get(image_id, image_id) for image_id in ann.image_ids]
         fashion_csv.write_submission(args.out, names, ann.categories, xy)
         if args.draw:

@@ -7,10 +7,11 @@ picture of a few fixed validation images is drawn by the codec.
 """
 import numpy as np
 
-from data_tools import letterbox, pipeline
-from data_tools.errors import UsageError
+from data_tools import letterbox, pipeline, schema
+from data_tools.errors import DataError, UsageError
 from engine import data_source, metrics, models, registry, test_time, two_stage
 from engine.codec import stage_arrays
+from engine.predict import run_for
 from engine.predictions import predict, to_original  # noqa: F401 (callers use them here)
 from engine.run_dir import RunDir
 
@@ -169,6 +170,30 @@ def finish(run, cfg, model, codec, evaluate, draw, more=None, worst=None):
     return result
 
 
+def mean_shape_on(runs, gt):
+    """The mean-shape baseline on labelled images `gt` (Annotations): each image gets the
+    mean layout of its run's training images (predict.read_runs' `runs`; the run of its
+    category, else the `all` run), as `score` gives a run on its validation split.
+    {"mean_shape_ne", "mean_shape_per_category"}; None where a run's data is not on disk."""
+    xy = np.full((len(gt), len(schema.KEYPOINTS), 2), np.nan)
+    chosen = [run_for(c, runs) for c in gt.categories]
+    for paths in dict.fromkeys(chosen):
+        cfg = RunDir(paths[0]).read_config()
+        try:
+            data_source.check_layout(cfg["data_dir"])
+        except (DataError, UsageError):
+            return {"mean_shape_ne": None, "mean_shape_per_category": None}
+        train, _ = data_source.split(cfg, data_source.load_annotations(cfg))
+        size = cfg["input_size"]
+        layout = training_layout(train, cfg["names"], size)
+        rows = np.array([n for n, c in enumerate(chosen) if c == paths])
+        images = gt.select(rows)
+        xy[np.ix_(rows, [schema.INDEX[n] for n in cfg["names"]])] = mean_shape_points(
+            layout, images.categories, whole_image_transforms(images, size), size)
+    scored = metrics.normalized_error(xy, gt.keypoints, gt.categories, list(schema.KEYPOINTS))
+    return {"mean_shape_ne": scored["ne"], "mean_shape_per_category": scored["ne_per_category"]}
+
+
 def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     """The validation figures of one run or an ensemble of runs through its test-time
     views (engine/test_time.py); metrics.json and the pictures are left as they are.
@@ -204,12 +229,10 @@ def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     if isinstance(ensemble, test_time.Chain):
         result["two_stage"] = chain_figures(ensemble, prediction, train, val, first)
     timed = sum(sizes[1:])
-    views = [f"{len(run_paths)} runs ({', '.join(c['arch'] for c in cfgs)})"] if len(cfgs) > 1 else []
-    views += ["flip"] if flip else []
-    views += [f"scales {' '.join(f'{s:g}' for s in scales)}"] if list(scales) != [1.0] else []
     result.update(category=first["category"], arch="+".join(c["arch"] for c in cfgs),
                   runs=[str(p) for p in run_paths], scales=list(scales), flip=bool(flip),
-                  views=", ".join(views) or "the run alone", model_calls=ensemble.model_calls,
+                  views=test_time.describe(scales, flip, [c["arch"] for c in cfgs]),
+                  model_calls=ensemble.model_calls,
                   images_per_s=timed / max(times[-1] - times[1], 1e-9) if timed else None,
                   decoder=decode)
     return result

@@ -73,6 +73,15 @@ def show(images, view):
     return canvas
 
 
+def describe(scales=(1.0,), flip=False, archs=()):
+    """The views as reports name them: "2 runs (hourglass, cpm), flip, scales 0.75 1 1.25",
+    or "the run alone"; `archs`: an ensemble's runs' methods."""
+    views = [f"{len(archs)} runs ({', '.join(archs)})"] if len(archs) > 1 else []
+    views += ["flip"] if flip else []
+    views += [f"scales {' '.join(f'{s:g}' for s in scales)}"] if list(scales) != [1.0] else []
+    return ", ".join(views) or "the run alone"
+
+
 # --- one run ---------------------------------------------------------------------------
 class RunViews:
     """One run and its views.

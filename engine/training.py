@@ -20,7 +20,7 @@ from pathlib import Path
 
 from data_tools import pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, presets, run_eval, test_time, two_stage
+from engine import data_source, models, presets, run_eval, start_weights, test_time, two_stage
 from engine import machine as machine_lib
 from engine.evaluation import report_lines
 from engine import strategy as strategy_lib
@@ -118,7 +118,8 @@ def machine():
 
 
 def open_run(options, gpu):
-    """(run folder, config): a fresh one, or the existing one with --resume."""
+    """(run folder, config, StartWeights or None): a fresh one, or the existing one with
+    --resume. --weights RUN is checked and read now, before any folder is made."""
     if options.resume:
         path = Path(options.out) / run_name(options.category, options.arch, options.name)
         run = RunDir(path)
@@ -127,10 +128,15 @@ def open_run(options, gpu):
         cfg = run.read_config()
         if options.epochs is not None:
             cfg["epochs"] = options.epochs
-        return run, cfg
+        return run, cfg, None
     cfg = new_config(options, gpu)
+    start = None
+    if start_weights.is_run_weights(options.weights):
+        start = start_weights.prepare(options.weights, cfg)
+        cfg["weights"] = str(Path(options.weights).resolve())
+        cfg["weights_carried"] = start.record()
     run = RunDir(fresh_path(options.out, options.category, options.arch, options.name))
-    return run, cfg
+    return run, cfg, start
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -142,23 +148,26 @@ def train(options):
     """Train one run as `options` says; returns the exit status (0, or 1 after a NaN loss)."""
     placement = strategy_lib.make(options.strategy)  # before any other TensorFlow op
     gpu = models.has_gpu()
-    source, cfg = open_run(options, gpu)
+    source, cfg, start = open_run(options, gpu)
     if cfg.get("curriculum") and placement.replicas > 1:
         raise UsageError("--curriculum trains on one device: its per-image weights are "
                          "measured and set between epochs by this process alone")
     if placement.is_chief:
-        return run_training(options, placement, run=source, source=source, cfg=cfg)
+        return run_training(options, placement, run=source, source=source, cfg=cfg,
+                            start=start)
     # Every worker computes what the chief computes (scores, pictures), so all of them
     # take the same decisions; only the chief's files are kept.
     scratch = RunDir(tempfile.mkdtemp(prefix="fashion-worker-"))
     try:
-        return run_training(options, placement, run=scratch, source=source, cfg=cfg)
+        return run_training(options, placement, run=scratch, source=source, cfg=cfg,
+                            start=start)
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
 
 
-def run_training(options, placement, run, source, cfg):
-    """Train into `run`; with --resume, continue from the run folder `source`.
+def run_training(options, placement, run, source, cfg, start=None):
+    """Train into `run`; with --resume, continue from the run folder `source`; a new run
+    starts from `start`'s weights (--weights RUN) if given.
 
     They are the same folder, except on a multi-worker run's other workers, which
     write into a temporary folder and resume from the chief's (a shared file system).
@@ -195,6 +204,9 @@ def run_training(options, placement, run, source, cfg):
     keras.utils.set_random_seed(cfg["seed"])  # the same initial weights for the same --seed
     with placement.strategy.scope():
         model, codec = models.build(cfg)
+        if start is not None:
+            start.apply(model)
+            print(start.line(), flush=True)
     state = {"epoch": 0, "best_ne": None, "best_epoch": None}
     history = []
     if options.resume:
