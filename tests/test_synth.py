@@ -272,3 +272,52 @@ def test_a_set_from_an_older_generator_is_made_again(tmp_path, monkeypatch, caps
     data_source.resolve(None, 3, 800)
     assert (old / "Annotations" / "train.csv").stat().st_mtime_ns == before
     assert capsys.readouterr().out == ""
+
+
+# --- the shop-photo look ----------------------------------------------------------------
+def test_half_the_images_are_product_shots_unless_left_out():
+    """The shots' shares, drawn as the generator draws them: half worn, the rest on hangers,
+    forms or flat; without the `shots` part, 80% worn and the rest flat (version 2)."""
+    rng = np.random.default_rng(0)
+    draws = [synth._shot(rng, synth.Look()) for _ in range(4000)]
+    for shot, share in synth.SHOTS.items():
+        assert abs(draws.count(shot) / len(draws) - share) < 0.03, shot
+    v2 = [synth._shot(rng, synth.Look.without(["shots"])) for _ in range(4000)]
+    assert set(v2) == {"worn", "flat"} and abs(v2.count("worn") / 4000 - 0.8) < 0.03
+
+
+def test_a_look_left_out_is_recorded_and_changes_the_images(tmp_path):
+    full = synth.generate(tmp_path / "full", 2, seed=1, progress=False)
+    plain = synth.generate(tmp_path / "plain", 2, seed=1, progress=False,
+                           look=synth.Look.without(["finish", "text"]))
+    marker = json.loads((tmp_path / "plain" / "synthetic.json").read_text())
+    assert marker["without"] == ["finish", "text"]
+    assert json.loads((tmp_path / "full" / "synthetic.json").read_text())["without"] == []
+    assert full["train"] == plain["train"]
+    # The labels do not depend on the look; the pixels do.
+    for name in ("train.csv", "test_gt.csv"):
+        assert (tmp_path / "full" / "Annotations" / name).read_bytes() == \
+            (tmp_path / "plain" / "Annotations" / name).read_bytes()
+    image = "Images/dress/000000.jpg"
+    assert (tmp_path / "full" / image).read_bytes() != (tmp_path / "plain" / image).read_bytes()
+
+
+def test_synth_refuses_an_unknown_look_part(tmp_path):
+    from tests.conftest import assert_one_line_error, run_here
+    assert_one_line_error(run_here("synth", "--out", tmp_path / "s", "--without", "glitter"),
+                          "--without", "glitter")
+    assert not (tmp_path / "s").exists()
+
+
+def test_shop_marks_are_faint_over_visible_keypoints(monkeypatch):
+    """Watermarks, names and price tags go anywhere, but over a visible keypoint no more
+    than MAX_OVER_POINT opaque: the point stays in view."""
+    from data_tools import photo_finish
+    monkeypatch.setattr(photo_finish, "TEXT_SHARE", 1.0)
+    grid = np.stack(np.meshgrid(np.arange(8, 512, 24), np.arange(8, 512, 24)), -1).reshape(-1, 2)
+    worst = 0
+    for seed in range(60):
+        img = np.zeros((512, 512, 3), np.uint8)
+        photo_finish.overlay_text(img, grid, np.random.default_rng(seed))
+        worst = max(worst, int(img[grid[:, 1], grid[:, 0]].max()))
+    assert 0 < worst <= photo_finish.MAX_OVER_POINT * 255 + 1
