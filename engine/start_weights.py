@@ -88,26 +88,8 @@ def source_of(spec):
 
 def prepare(spec, cfg):
     """The StartWeights of --weights `spec` for a new run of config `cfg`, checked."""
-    import keras
-    source_cfg, file = source_of(spec)
-    if source_cfg is not None and source_cfg["arch"] != cfg["arch"]:
-        raise UsageError(f"--weights {spec}: a {source_cfg['arch']} run cannot start a "
-                         f"{cfg['arch']} run (a run starts from its own method's weights)")
-    bare = source_cfg is None  # a file outside a run folder: taken as of this run's model
-    source_cfg = dict(cfg if bare else source_cfg)
-    source_cfg.setdefault("train_images", 1)  # the optimizer's schedule needs a length
-    source_cfg["precision"] = "float32"
-    what = f"the {cfg['arch']} model of this run ({len(cfg['names'])} keypoints)"
-    models.set_precision("float32")
-    source, _ = models.build(source_cfg)
-    models.load_weights(source, file, what if bare else
-                        f"the {source_cfg['arch']} model of its own config.json")
-    arrays = [np.asarray(v.numpy()) for v in source.weights]
-    target, _ = models.build_uncompiled(cfg)
-    probe, _ = models.build_uncompiled({**cfg, "names": [*cfg["names"], "probe"]})
-    shapes = [tuple(v.shape) for v in target.weights]
-    grown = [tuple(v.shape) for v in probe.weights]
-    keras.backend.clear_session()
+    source_cfg, file, arrays = read_source(spec, cfg)
+    shapes, grown = keypoint_axes(cfg)
     position = {name: i for i, name in enumerate(source_cfg["names"])}
     mapping = np.array([position.get(name, -1) for name in cfg["names"]])
     if len(arrays) != len(shapes):
@@ -132,6 +114,40 @@ def prepare(spec, cfg):
         raise UsageError(f"--weights {spec}: its keypoints ({', '.join(source_cfg['names'])}) "
                          f"share none with this run's")
     return StartWeights(str(spec), str(file), carried, fresh, arrays, indices)
+
+
+def read_source(spec, cfg):
+    """(its config, its weights file, its weight arrays) of --weights `spec`, read into its
+    own model (only a model of that shape takes them); a file outside a run folder has no
+    config and is taken as of this run's model."""
+    import keras
+    source_cfg, file = source_of(spec)
+    if source_cfg is not None and source_cfg["arch"] != cfg["arch"]:
+        raise UsageError(f"--weights {spec}: a {source_cfg['arch']} run cannot start a "
+                         f"{cfg['arch']} run (a run starts from its own method's weights)")
+    bare = source_cfg is None
+    source_cfg = dict(cfg if bare else source_cfg)
+    source_cfg.setdefault("train_images", 1)  # the optimizer's schedule needs a length
+    source_cfg["precision"] = "float32"
+    models.set_precision("float32")
+    model, _ = models.build(source_cfg)  # compiled: a checkpoint holds Adam's state too
+    models.load_weights(model, file, f"the {cfg['arch']} model of this run "
+                        f"({len(cfg['names'])} keypoints)" if bare else
+                        f"the {source_cfg['arch']} model of its own config.json")
+    arrays = [np.asarray(v.numpy()) for v in model.weights]
+    keras.backend.clear_session()
+    return source_cfg, file, arrays
+
+
+def keypoint_axes(cfg):
+    """(the shapes of the config's model's weights, the same with one more keypoint): the
+    axes that grow are its keypoint axes."""
+    import keras
+    model, _ = models.build_uncompiled(cfg)
+    probe, _ = models.build_uncompiled({**cfg, "names": [*cfg["names"], "probe"]})
+    shapes = [tuple(v.shape) for v in model.weights], [tuple(v.shape) for v in probe.weights]
+    keras.backend.clear_session()
+    return shapes
 
 
 def axis_index(lead, per, mapping):
