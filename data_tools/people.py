@@ -234,12 +234,9 @@ def hide(img, names, xy, v, down, unit, who, worn, rng):
             a, b = point - direction * reach, point + direction * unit * float(rng.uniform(0.05, 0.3))
             colour, want = who["skin"], unit * float(rng.uniform(0.08, 0.15))
         else:
-            # A bag, a tag, a fold of another cloth, or (laid out for a product shot) a fold
-            # of the garment itself, a shade of its own colour.
+            # A bag, a tag, a fold of another cloth.
             a = b = point + rng.normal(0, unit * 0.03, 2)
             colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-            if not worn and who.get("fold") is not None and rng.random() < 0.6:
-                colour = who["fold"]
             want = unit * float(rng.uniform(0.07, 0.2))
         r = _clear_radius(want, a, b, visible)
         if r < 2.0 or _segment_distance(point, a, b)[0] > 0.5 * r:

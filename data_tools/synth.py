@@ -30,27 +30,19 @@ import os
 import cv2
 import numpy as np
 
-from data_tools import atomic, garments, people, photo_finish, props, schema, shape_model
+from data_tools import atomic, garments, people, schema, shape_model
 from data_tools.errors import DataError
 from data_tools.fashion_csv import csv_text
-from data_tools.look import LOOK_PARTS, Look  # noqa: F401 (run.py and callers use them here)
 from data_tools.progress import bar as progress_bar
 
-# 1: polygons on clutter; 2: the shape model, worn by people; 3: shop photos' looks (Look)
-GENERATOR_VERSION = 3
-JPEG_QUALITY = 90           # without the camera's finish
+GENERATOR_VERSION = 2       # 1: polygons on clutter; 2: the shape model, worn by people
+JPEG_QUALITY = 90
 # Keypoints stay this many pixels away from the border: anti-aliased outlines spill
 # about a pixel beyond the polygon.
 _MARGIN = 3
-# How a garment is shown: worn, on a hanger, on a dress form or laid flat (about half of
-# the FashionAI photos are product shots); without Look.shots, worn or flat as in version 2.
-SHOTS = {"worn": 0.5, "hanger": 0.2, "form": 0.12, "flat": 0.18}
-SHOTS_V2 = {"worn": 0.8, "flat": 0.2}
-PLAIN_BACKGROUND = 0.5      # of the worn ones, a plain or softly lit studio wall; else a scene
-PRODUCT_SCENE = 0.15        # of the product shots, a scene; else white or a plain wall
+WORN = 0.8                  # the share of images with a person in them; the rest laid flat
+PLAIN_BACKGROUND = 0.65     # of the rest, a plain or softly lit studio wall
 SQUARE = 0.9                # 512x512 as a rule, else 512 high and narrower
-
-
 
 _CATEGORY_INDEX = {name: i for i, name in enumerate(schema.CATEGORIES)}
 _SHADE_OUTLINE = 165
@@ -127,81 +119,6 @@ def _plain_background(rng, w, h):
     return cv2.add(bg, cv2.merge([grain, grain, grain]))
 
 
-def _hsv(hue, saturation, value):
-    pixel = np.uint8([[[hue * 180, saturation * 255, value * 255]]])
-    return cv2.cvtColor(pixel, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
-
-
-def _shop_colour(rng, avoid=None):
-    """A garment colour as shops sell them: black and dark a quarter, white and cream,
-    greys and beiges, else a colour of moderate saturation; kept away from `avoid`."""
-    for _ in range(10):
-        kind = rng.random()
-        if kind < 0.25:
-            colour = _hsv(rng.random(), _u(rng, 0, 0.5), _u(rng, 0.05, 0.25))
-        elif kind < 0.4:
-            colour = _hsv(_u(rng, 0.05, 0.15), _u(rng, 0, 0.15), _u(rng, 0.85, 0.98))
-        elif kind < 0.55:
-            colour = _hsv(_u(rng, 0.03, 0.12), _u(rng, 0, 0.35), _u(rng, 0.35, 0.8))
-        else:
-            colour = _hsv(rng.random(), _u(rng, 0.3, 0.9), _u(rng, 0.3, 0.9))
-        if avoid is None or np.linalg.norm(colour - avoid) >= 60:
-            return colour
-    return 255.0 - avoid
-
-
-def _scene_background(rng, w, h):
-    """A room or a street out of focus: a wall and a floor in muted colours, the edges of
-    doors, windows and furniture, a few bright and leafy blobs, blurred as a shop's lens
-    leaves what is behind the model."""
-    muted = [_hsv(rng.random(), _u(rng, 0.0, 0.35), _u(rng, 0.25, 0.9)) for _ in range(3)]
-    bg = np.empty((h, w, 3), np.float32)
-    horizon = int(h * _u(rng, 0.55, 0.9))
-    bg[:horizon], bg[horizon:] = muted[0], muted[1]
-    for _ in range(int(rng.integers(3, 9))):
-        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, horizon))
-        x1 = x0 + int(rng.integers(w // 20, w // 3) * (1 if rng.random() < 0.5 else -1))
-        y1 = y0 + int(rng.integers(h // 6, h))
-        colour = muted[2] * _u(rng, 0.6, 1.4) if rng.random() < 0.7 else \
-            np.full(3, _u(rng, 200, 255), np.float32)
-        cv2.rectangle(bg, (x0, y0), (x1, y1), tuple(float(c) for c in np.clip(colour, 0, 255)), -1)
-    for _ in range(int(rng.integers(0, 8))):
-        leafy = rng.random() < 0.5
-        colour = _hsv(_u(rng, 0.2, 0.4), _u(rng, 0.3, 0.7), _u(rng, 0.2, 0.6)) if leafy else \
-            np.full(3, _u(rng, 180, 255), np.float32)
-        cv2.circle(bg, (int(rng.integers(0, w)), int(rng.integers(0, h))),
-                   int(rng.integers(w // 30, w // 8)), tuple(float(c) for c in colour), -1)
-    small = cv2.resize(bg, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), _u(rng, 0.8, 3.0))
-    bg = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(bg, 0, 255).astype(np.uint8)
-
-
-def _white_background(rng, w, h):
-    """A product shot's backdrop: white to light grey, a soft shadow falling to one side."""
-    level = _u(rng, 225, 255)
-    bg = np.full((64, 64), level, np.float32)
-    cx, cy = _u(rng, 0.3, 0.7) * 64, _u(rng, 0.4, 0.8) * 64
-    yy, xx = np.mgrid[0:64, 0:64]
-    bg -= _u(rng, 0, 25) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * _u(rng, 8, 20) ** 2))
-    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-    tint = rng.uniform(0.97, 1.0, 3).astype(np.float32)
-    return np.clip(bg[..., None] * tint, 0, 255).astype(np.uint8)
-
-
-def _knit(rng, colour, along, rh, rw, unit):
-    """Fabric with a fine structure: knitted ribs or a lace-like mottle, in one colour."""
-    if rng.random() < 0.5:
-        ribs = np.sin(along((1.0, 0.0)) * _u(rng, 40, 90))[:rh, :rw]
-        factor = 1.0 - _u(rng, 0.08, 0.25) * (0.5 + 0.5 * ribs)
-    else:
-        cells = max(2, int(unit * _u(rng, 0.02, 0.05)))
-        mottle = rng.random((rh // cells + 2, rw // cells + 2)).astype(np.float32)
-        mottle = cv2.resize(mottle, (rw, rh), interpolation=cv2.INTER_NEAREST)
-        factor = 1.0 - _u(rng, 0.15, 0.4) * (mottle > _u(rng, 0.4, 0.7))
-    return colour * factor[..., None].astype(np.float32)
-
-
 def _flowers(rng, tex, base, unit):
     """Scatter small five-petal flowers over the fabric (in place)."""
     h, w = tex.shape[:2]
@@ -218,7 +135,7 @@ def _flowers(rng, tex, base, unit):
                    -1, cv2.LINE_AA)
 
 
-def _render_garment(rng, img, pieces, axes, base, skin=None, shop=False):
+def _render_garment(rng, img, pieces, axes, base, skin=None):
     """Paint the garment's pieces into `img` (in place) with a print and shading.
 
     axes: (origin, right, down, unit) of the garment, so that stripes and folds follow
@@ -272,19 +189,14 @@ def _render_garment(rng, img, pieces, axes, base, skin=None, shop=False):
     factor = cv2.multiply(shade.astype(np.float32), grad, scale=1.0 / 255.0)
 
     kind = rng.random()
-    # Version 2's shares, or the shops': mostly plain, some knits and lace, fewer prints.
-    plain, patterned, knit = (0.55, 0.72, 0.88) if shop else (0.4, 0.75, 0.75)
-    if kind < plain:                                       # plain
+    if kind < 0.4:                                         # plain
         colour = np.broadcast_to(base, (rh, rw, 3)).astype(np.float32)
-    elif kind >= patterned and kind < knit:                # knitted or lace-like
-        colour = _knit(rng, np.broadcast_to(base, (rh, rw, 3)).astype(np.float32), along,
-                       rh, rw, unit)
-    elif kind < patterned:                                 # stripes or checks
-        other = _shop_colour(rng, base) if shop else _random_colour(rng, base, 70.0)
+    elif kind < 0.75:                                      # stripes or checks
+        other = _random_colour(rng, base, 70.0)
         period = _u(rng, 0.04, 0.14)                       # in units of the garment's width
         th = _u(rng, 0, math.pi) if rng.random() < 0.3 else float(rng.choice([0.0, math.pi / 2]))
         pattern = np.floor(along((math.cos(th) / period, math.sin(th) / period))).astype(np.int32)
-        if kind >= (plain + patterned) / 2:
+        if kind >= 0.6:
             pattern += np.floor(along((-math.sin(th) / period, math.cos(th) / period))).astype(np.int32)
         pattern = (pattern[:rh, :rw] & 1).astype(np.float32)[..., None]
         colour = base + pattern * (other - base)
@@ -337,26 +249,7 @@ def draw_labels(category, model, rng):
     return (w, h), np.round(_into_frame(xy, v >= 0, w, h)), v
 
 
-def _shot(rng, look):
-    shares = SHOTS if look.shots else SHOTS_V2
-    return str(rng.choice(list(shares), p=list(shares.values())))
-
-
-def _backdrop(rng, w, h, shot, garment_colour, look):
-    """The background: a studio wall or a scene behind a worn garment, mostly white behind
-    a product shot; without Look.scenes, version 2's coloured shapes where a scene would be."""
-    worn = shot == "worn"
-    scene = rng.random() >= PLAIN_BACKGROUND if worn else (
-        look.shots and rng.random() < PRODUCT_SCENE)
-    if scene:
-        return _scene_background(rng, w, h) if look.scenes else \
-            _background(rng, w, h, garment_colour)
-    if not worn and look.shots and rng.random() < 0.7:
-        return _white_background(rng, w, h)
-    return _plain_background(rng, w, h)
-
-
-def render(category, rng, model=None, look=Look()):
+def render(category, rng, model=None):
     """Draw one image of `category` from the shape model (default: the shipped one).
 
     Returns (image uint8 HxWx3 BGR, keypoints int array 24x3 of x, y, v in the
@@ -367,33 +260,25 @@ def render(category, rng, model=None, look=Look()):
     names = list(schema.keypoint_names(category))
     points = {n: xy[i] for i, n in enumerate(names)}
     present = {n: bool(v[i] >= 0) for i, n in enumerate(names)}
-    shot = _shot(rng, look)
-    worn = shot == "worn"
-    garment_colour = _shop_colour(rng) if look.palette else \
-        rng.integers(20, 256, 3).astype(np.float32)
-    img = _backdrop(rng, w, h, shot, garment_colour, look)
+    worn = rng.random() < WORN
+    garment_colour = rng.integers(20, 256, 3).astype(np.float32)
+    if rng.random() < PLAIN_BACKGROUND or not worn:
+        img = _plain_background(rng, w, h)
+    else:
+        img = _background(rng, w, h, garment_colour)
     who = people.wearer_of(rng)
-    if look.shots:
-        who["fold"] = tuple(int(c) for c in np.clip(garment_colour * _u(rng, 0.6, 0.9), 0, 255))
     down, right = garments.frame(points)
-    pair = schema.NORM_PAIRS[category]
-    unit = float(np.linalg.norm(points[pair[1]] - points[pair[0]])) * \
-        (1.25 if category in ("skirt", "trousers") else 1.0)
     if worn:
         unit = people.draw_wearer(img, category, points, present, who, rng)
-    elif shot == "hanger":
-        props.hanger(img, category, points, down, right, max(unit, 8.0), rng)
-    elif shot == "form":
-        props.form(img, category, points, down, right, max(unit, 8.0), rng)
+    else:
+        pair = schema.NORM_PAIRS[category]
+        unit = float(np.linalg.norm(points[pair[1]] - points[pair[0]])) * \
+            (1.25 if category in ("skirt", "trousers") else 1.0)
     unit = max(unit, 8.0)
     pieces = garments.pieces(category, points, present, rng)
     _render_garment(rng, img, pieces, (xy.mean(0), right, down, unit), garment_colour,
-                    skin=who["skin"] if worn else None, shop=look.palette)
+                    skin=who["skin"] if worn else None)
     people.hide(img, names, xy, v, down, unit, who, worn, rng)
-    if look.text:
-        photo_finish.overlay_text(img, xy[v == 1], rng)
-    if look.finish:
-        img = photo_finish.camera(img, rng)
 
     out = np.full((schema.NUM_KEYPOINTS, 3), -1, np.int64)
     own = schema.keypoint_indices(category)
@@ -432,14 +317,13 @@ def _cells(kps):
 
 
 def generate(out_dir, images_per_category, seed=0, progress=True, test_fraction=0.2,
-             shapes=None, look=Look()):
+             shapes=None):
     """Write a synthetic FashionAI-format dataset under `out_dir`.
 
     `test_fraction` of each category's images (the highest indices) go to
     test.csv / Annotations/test_gt.csv, the rest to Annotations/train.csv.
     shapes: a shape model file (`run.py fit-shapes`); default the one fitted to the real
-    FashionAI labels. Every category it has is generated. look: what of shop photos' looks
-    the images have (Look; default all of it).
+    FashionAI labels. Every category it has is generated.
     Returns a summary dict: out_dir, seed, per-category train/test counts.
     """
     if isinstance(images_per_category, bool) or not isinstance(images_per_category, (int, np.integer)) \
@@ -472,16 +356,14 @@ def generate(out_dir, images_per_category, seed=0, progress=True, test_fraction=
     width = max(6, len(str(n - 1)))
     train_rows, test_rows = [], []
     bar = progress_bar(n * len(categories), "synthetic FashionAI", disable=not progress)
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     with bar:
         for category in categories:
             os.makedirs(os.path.join(out_dir, "Images", category), exist_ok=True)
             for i in range(n):
-                rng = image_rng(seed, category, i)
-                img, kps = render(category, rng, model, look)
-                quality = photo_finish.jpeg_quality(rng) if look.finish else JPEG_QUALITY
+                img, kps = render(category, image_rng(seed, category, i), model)
                 image_id = f"Images/{category}/{i:0{width}d}.jpg"
-                if not cv2.imwrite(os.path.join(out_dir, image_id), img,
-                                   [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                if not cv2.imwrite(os.path.join(out_dir, image_id), img, params):
                     raise OSError(f"could not write {os.path.join(out_dir, image_id)}")
                 row = [image_id, category] + _cells(kps)
                 (train_rows if i < n_train else test_rows).append(row)
@@ -498,7 +380,7 @@ def generate(out_dir, images_per_category, seed=0, progress=True, test_fraction=
         "test": {c: n_test for c in categories},
         "total_images": n * len(categories),
     }
-    atomic.write_text(marker, json.dumps(description(model, seed, n, look), indent=1) + "\n")
+    atomic.write_text(marker, json.dumps(description(model, seed, n), indent=1) + "\n")
     _write_csv_atomic(train_csv, header, train_rows)
     return summary
 
@@ -506,13 +388,12 @@ def generate(out_dir, images_per_category, seed=0, progress=True, test_fraction=
 MARKER = "synthetic.json"
 
 
-def description(model, seed, images_per_category, look=Look()):
-    """What made a synthetic set: the generator's version, its seed, the look's parts left
-    out, and the shape model."""
+def description(model, seed, images_per_category):
+    """What made a synthetic set: the generator's version, its seed, and the shape model."""
     with open(model["path"], "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     return {"generator_version": GENERATOR_VERSION, "seed": int(seed),
-            "images_per_category": int(images_per_category), "without": look.left_out(),
+            "images_per_category": int(images_per_category),
             "shape_model": os.path.basename(model["path"]), "shape_model_sha256": digest}
 
 
