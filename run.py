@@ -2,7 +2,7 @@
 """fashion keypoints: one command line for data, training, evaluation and pictures.
 
     python run.py --arch cpm --category dress          # train (the default verb)
-    python run.py synth --out DIR --images-per-category N --seed S [--shapes SHAPES.json] [--without PART ...]
+    python run.py synth --out DIR --images-per-category N --seed S [--shapes SHAPES.json]
     python run.py fit-shapes --csv train.csv --out SHAPES.json [--data-dir DIR]
     python run.py check-data --data-dir DIR [--against DIR_OR_CSV]
     python run.py evaluate --pred PRED.csv --gt GT.csv [--json OUT.json]
@@ -143,10 +143,6 @@ def make_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shapes", help="the shape model to draw garments from (from fit-shapes; "
                    "default: the one fitted to the real FashionAI training labels)")
-    from data_tools.look import LOOK_PARTS
-    p.add_argument("--without", nargs="+", default=[], choices=LOOK_PARTS, metavar="PART",
-                   help="leave out parts of the shop-photo look (to measure what each adds): "
-                   f"{', '.join(LOOK_PARTS)} (data_tools/look.py)")
 
     p = verbs.add_parser("fit-shapes", help="fit the synthetic generator's shape model to a "
                          "FashionAI train.csv (labels only; images optional)")
@@ -288,7 +284,7 @@ def dispatch(args):
     if args.verb == "synth":
         from data_tools import synth
         summary = synth.generate(args.out, args.images_per_category, seed=args.seed,
-                                 shapes=args.shapes, look=synth.Look.without(args.without))
+                                 shapes=args.shapes)
         print(f"wrote {summary['total_images']} images to {args.out} "
               f"(train.csv {sum(summary['train'].values())}, "
               f"test.csv {sum(summary['test'].values())})")
