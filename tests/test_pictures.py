@@ -4,7 +4,6 @@ Tiles are counted from the written PNG itself (runs of non-white pixels between 
 gaps), not from the module's own layout numbers, so the checks are not circular.
 """
 import os
-import time
 
 import cv2
 import numpy as np
@@ -257,7 +256,7 @@ def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch):
     assert path.read_bytes() == before              # old picture intact
 
 
-def test_full_size_grid_is_small_and_quick(tmp_path):
+def test_full_size_grid_is_small(tmp_path):
     """4 images x (6 stages + gt + keypoints) at the paper's 256 input and 32x32 maps."""
     n, size, m = 4, 256, 32
     images = np.stack([cv2.resize(_image(i), (size, size), interpolation=cv2.INTER_LINEAR)
@@ -268,14 +267,11 @@ def test_full_size_grid_is_small_and_quick(tmp_path):
     gt_maps = np.repeat(_gaussian_maps(1.0, True, m, cells)[None], n, axis=0)
     xy = np.array([((c + 0.5) * 8, (r + 0.5) * 8) for r, c in cells], float)
     gt = np.repeat(np.concatenate([xy, np.ones((K, 1))], 1)[None], n, axis=0)
-    start = time.perf_counter()
     path = pictures.stage_grid(tmp_path / "big.png", images, stages, gt_maps, gt[..., :2] + 2,
                                gt, NAMES, title="epoch 60 · val NE 0.05")
-    elapsed = time.perf_counter() - start
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (4, 8)
     assert os.path.getsize(path) < 2_000_000
-    assert elapsed < 10.0                           # ~1 s on a laptop core; generous for CI
 
 
 def test_stage_grid_rejects_keypoints_that_do_not_match_the_maps(tmp_path):

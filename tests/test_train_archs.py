@@ -49,7 +49,8 @@ def test_history_and_metrics_per_stage(skirt_run):
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["ne_per_stage"]) == stages
     assert metrics["ne"] == pytest.approx(metrics["ne_per_stage"][-1])
-    assert metrics["ne"] > 0 and metrics["mean_shape_ne"] > 0
+    # the figure of the best checkpoint: the lowest validation NE of the epochs
+    assert metrics["ne"] == pytest.approx(min(float(r["val_ne"]) for r in rows), abs=1e-4)
     assert set(metrics["ne_per_keypoint"]) <= {"waistband_left", "waistband_right",
                                                "hemline_left", "hemline_right"}
     assert metrics["parameters"] > 0 and metrics["points"] > 0
@@ -84,8 +85,8 @@ def test_joint_model_over_all_categories(arch, synthetic, tmp_path):
     assert len(config["names"]) == 24
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["ne_per_category"]) == {"blouse", "outwear", "dress", "skirt", "trousers"}
-    assert all(v > 0 for v in metrics["ne_per_category"].values())
-    assert metrics["ne"] > 0 and metrics["mean_shape_ne"] > 0
+    per_category = metrics["ne_per_category"].values()
+    assert min(per_category) <= metrics["ne"] <= max(per_category)  # their points' mean
     assert (run / "heatmaps" / "best.png").is_file()
 
 

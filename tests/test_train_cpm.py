@@ -122,7 +122,6 @@ def test_hdf5_cache_run_with_the_imgaug_augmenter(synthetic, tmp_path):
         assert f.attrs["letterbox"] == "opencv"
     assert json.loads((run / "config.json").read_text())["augmenter"] == "imgaug"
     ne = json.loads((run / "metrics.json").read_text())["ne"]
-    assert ne > 0
     again = run_cli("evaluate", "--run", run)
     assert again.returncode == 0, again.stderr
     assert json.loads((run / "metrics.json").read_text())["ne"] == pytest.approx(ne, abs=1e-6)
