@@ -4,15 +4,16 @@
 From the repository root, once the runs are trained (train_methods.sh, train_pretraining.sh):
 
     python docs/results/real/score.py --runs RUNS --sample SAMPLE --table methods --out docs/results/real/methods
-    python docs/results/real/score.py --runs RUNS --sample SAMPLE --table pretraining --tags v2 v3 --out docs/results/real/pretraining
+    python docs/results/real/score.py --runs RUNS --sample SAMPLE --table pretraining --tags v2 --out docs/results/real/pretraining
 
 SAMPLE is the real sample's folder (its test-a/answers.csv is scored on). Every run is scored
 as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.evaluation.evaluate_runs)
 with ANSWERS the dress rows of test-a/answers.csv (so that a --category all run is scored on
 the dresses too): predicted and written as a submission, then the official NE. A run already
-in OUT/figures.json, scored after it finished, is not scored again. A line's figure is the mean ± sample sd over its seeds 0, 1, 2; the
-gap to the reference line is given seed by seed (paired: the same seed's initial weights
-and batches). The mean shape is that of the real training dresses (the reference line's
+in OUT/figures.json, scored after it finished, is not scored again. A line's figure is the
+mean ± sample sd over its seeds 0, 1, 2; its gaps to the first line, and to the real-only
+line of as many training steps, are given seed by seed (paired: the same seed's initial
+weights and batches). The mean shape is that of the real training dresses (the first line's
 runs' training split). Writes table.md and figures.json (each run's figures).
 """
 import argparse
