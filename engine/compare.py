@@ -32,7 +32,7 @@ from engine.run_dir import RunDir, run_name
 MUST_AGREE = ("data_fingerprint", "split_rule", "val_fraction", "preset")
 PCK_CURVE = np.round(np.linspace(0.0, 0.5, 51), 3)
 MIN_VALIDATION_IMAGES = 30  # a rule of thumb: below it one image's miss moves NE more than methods differ
-FAR = 0.5  # an error beyond half the normalising distance is on another part of the garment
+FAR = metrics.FAR
 BASELINE = "mean shape"
 BASELINE_COLOR = "#8c8c8c"
 FIGURES = {"ne_per_keypoint.png": "NE per keypoint", "pck.png": "PCK curves",
@@ -355,7 +355,7 @@ def input_text(run):
     return f"{two['first_stage']['input_size']} → {size} crop" if two else size
 
 
-def two_stage_lines(scored):
+def two_stage_notes(scored):
     """For each two-stage line: what its first stage gives, and the NE on perfect boxes."""
     lines = []
     for label, summary in scored.items():
@@ -513,7 +513,7 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
     lines += [f"- {entry.label}: no run in `{Path(args.runs_dir) / entry.run_name(args.category, 0)}` "
               f"(add --train to train it)" for entry in runs if entry.label not in scored]
     lines += [""] if len(scored) < len(runs) else []
-    lines += two_stage_lines(scored)
+    lines += two_stage_notes(scored)
     lines += [verdict(scored, baseline, len(val)), "", *spread_lines(scored, len(val)), ""]
     if any(len(summary["seeds"]) > 1 for summary in scored.values()):
         lines += ["Each seed, and the spread of every figure:", "", *seed_table(scored), ""]

@@ -15,7 +15,7 @@ from engine import metrics, pictures, registry
 from engine.predictions import collect as collect_points
 from engine.codec import stage_arrays
 
-FAR = 0.5  # an error beyond half the normalising distance: on another part of the garment
+FAR = metrics.FAR
 
 
 def collect(predictor, codec, meta_ds):

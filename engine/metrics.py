@@ -9,7 +9,7 @@ import numpy as np
 from data_tools import schema
 
 PCK_THRESHOLDS = (0.05, 0.1, 0.2)
-FAR = 0.5  # an error beyond half the normalising distance: "beyond_half"
+FAR = 0.5  # an error beyond half the normalising distance: on another part of the garment
 
 
 def normalizers(gt, categories, names):
