@@ -506,7 +506,7 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
              "mean over the seeds (± sd: their sample standard deviation); training time and "
              "images/s are from the runs' history.csv, GFLOPs the forward pass of one image"]
     trained_on = {r["cfg"].get("machine") for s in scored.values() for r in s["seeds"]}
-    if trained_on != {training.machine()}:
+    if trained_on != {machine.host()}:
         lines.append("- trained on: " + "; ".join(
             f"{label} {s['seeds'][0]['cfg'].get('machine')}" for label, s in scored.items()))
     lines += ["", *table(runs, scored, baseline), ""]

@@ -25,6 +25,11 @@ def gpu_name():
     return None
 
 
+def host():
+    """Where a run was trained, as config.json records it: host name, architecture, processor."""
+    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip()
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

@@ -11,7 +11,6 @@ engine modules it calls, never in a method's folder.
 import dataclasses
 import datetime
 import math
-import platform
 import shutil
 import sys
 import tempfile
@@ -112,11 +111,6 @@ def add_first_stage(cfg, options):
     cfg["crop"] = two_stage.crop_settings(options.crop_jitter)
 
 
-def machine():
-    """Where a run was trained (the host), as config.json records it."""
-    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip()
-
-
 def open_run(options, gpu):
     """(run folder, config, StartWeights or None): a fresh one, or the existing one with
     --resume. --weights RUN is checked and read now, before any folder is made."""
@@ -191,7 +185,7 @@ def run_training(options, placement, run, source, cfg, start=None):
     cfg["run_dir"] = str(run.path)
     models.set_precision(cfg["precision"])
     cfg.setdefault("created", datetime.datetime.now().isoformat(timespec="seconds"))
-    cfg.setdefault("machine", machine())
+    cfg.setdefault("machine", machine_lib.host())
     run.write_config(cfg)
     slow = machine_lib.slow_bfloat16(cfg["precision"], models.has_gpu())
     if slow:
