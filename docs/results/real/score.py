@@ -17,7 +17,6 @@ weights and batches). The mean shape is that of the real training dresses (the f
 runs' training split). Writes table.md and figures.json (each run's figures).
 """
 import argparse
-import csv
 import json
 import statistics
 import sys
@@ -56,15 +55,15 @@ def seed_name(stem, seed):
 
 
 def training_seconds(run):
-    with open(Path(run) / "history.csv", newline="") as f:
-        return sum(float(r["epoch_seconds"]) for r in csv.DictReader(f))
+    from engine.run_dir import RunDir
+    return sum(float(r["epoch_seconds"]) for r in RunDir(run).read_history())
 
 
 def pretraining_seconds(run):
     """The training time of the run a run started from (--weights RUN), else 0."""
-    cfg = json.loads((Path(run) / "config.json").read_text())
-    source = cfg.get("weights")
-    if not source or not (Path(source) / "history.csv").is_file():
+    from engine.run_dir import RunDir
+    source = RunDir(run).read_config().get("weights")
+    if not source or not (Path(source) / "config.json").is_file():  # none, or a bare file
         return 0.0
     return training_seconds(source) + pretraining_seconds(source)
 
@@ -88,13 +87,13 @@ def score(run, answers, data_dir):
 
 
 def mean_sd(values, digits=3):
-    values = [v for v in values if v is not None]
-    if not values:
+    from engine.compare import mean_sd as numbers
+    count = sum(v is not None for v in values)
+    mean, sd = numbers(values)
+    if mean is None:
         return "not run"
-    sd = statistics.stdev(values) if len(values) > 1 else None
-    text = f"{statistics.mean(values):.{digits}f}"
-    return text + (f" ± {sd:.{digits}f}" if sd is not None else "") + \
-        ("" if len(values) == len(SEEDS) else f" ({len(values)} seed{'s' * (len(values) > 1)})")
+    text = f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
+    return text + ("" if count == len(SEEDS) else f" ({count} seed{'s' * (count > 1)})")
 
 
 def minutes(seconds):
