@@ -32,7 +32,6 @@ from engine.run_dir import RunDir, run_name
 MUST_AGREE = ("data_fingerprint", "split_rule", "val_fraction", "preset")
 PCK_CURVE = np.round(np.linspace(0.0, 0.5, 51), 3)
 MIN_VALIDATION_IMAGES = 30  # a rule of thumb: below it one image's miss moves NE more than methods differ
-FAR = metrics.FAR
 BASELINE = "mean shape"
 BASELINE_COLOR = "#8c8c8c"
 FIGURES = {"ne_per_keypoint.png": "NE per keypoint", "pck.png": "PCK curves",
@@ -244,10 +243,11 @@ def first_stage_flops(cfg):
 
 def with_curve(result, xy, prediction, val, names):
     """`result` plus the final points, the PCK curve over PCK_CURVE and the share of
-    visible points farther than FAR from the truth."""
+    visible points farther than metrics.FAR from the truth."""
     categories = [val.categories[i] for i in prediction["indices"]]
     curve = metrics.pck(xy, prediction["gt"], categories, names, thresholds=PCK_CURVE)
-    within = metrics.pck(xy, prediction["gt"], categories, names, thresholds=(FAR,))[str(FAR)]
+    far = metrics.FAR
+    within = metrics.pck(xy, prediction["gt"], categories, names, thresholds=(far,))[str(far)]
     return dict(result, xy=xy, names=names, categories=categories,
                 curve=[np.nan if v is None else v for v in curve.values()],
                 far=None if within is None else 1.0 - within)
@@ -372,7 +372,7 @@ def two_stage_notes(scored):
                      f"{first['input_size']} px; its own val NE {_with_sd(*first_ne)}); "
                      f"{100 * inside[0]:.1f}% of visible points inside its boxes, "
                      f"{', '.join(map(str, clipped))} box(es) clipped per seed. With "
-                     f"ground-truth boxes instead: val NE {_with_sd(*gt_ne)}, beyond {FAR} "
+                     f"ground-truth boxes instead: val NE {_with_sd(*gt_ne)}, beyond {metrics.FAR} "
                      f"{_with_sd(*gt_far, 3)} (a perfect first stage's).")
     return lines + [""] if lines else []
 
@@ -382,7 +382,7 @@ def table(runs, scored, baseline):
     header = ["method", "backbone", "input px", "GFLOPs", "parameters", "training time",
               "train images/s",
               "epochs", "seeds", "val NE", "± sd", "NE per stage", "PCK@0.1", "PCK@0.2",
-              f"beyond {FAR}", *[f"val NE {d}" for d in other]]
+              f"beyond {metrics.FAR}", *[f"val NE {d}" for d in other]]
     rows = []
     for entry in runs:
         if entry.label in scored:
@@ -395,7 +395,7 @@ def table(runs, scored, baseline):
                  _num(baseline["pck"]["0.2"], 3), _num(baseline["far"], 3),
                  *["—"] * len(other)])
     numeric = {"GFLOPs", "parameters", "train images/s", "seeds", "val NE", "± sd", "PCK@0.1",
-               "PCK@0.2", f"beyond {FAR}", *[f"val NE {d}" for d in other]}
+               "PCK@0.2", f"beyond {metrics.FAR}", *[f"val NE {d}" for d in other]}
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if h in numeric else "---" for h in header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
@@ -408,7 +408,7 @@ def _with_sd(mean, sd, digits=4):
 def seed_table(scored):
     """Per line: each seed's val NE, then every figure of the main table as mean ± sd."""
     header = ["method", "val NE per seed", "NE per stage (mean ± sd)", "PCK@0.1", "PCK@0.2",
-              f"beyond {FAR}"]
+              f"beyond {metrics.FAR}"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|"]
     for label, summary in scored.items():
         stages = ", ".join(_with_sd(m, sd) for m, sd in zip(summary["ne_per_stage"],
@@ -519,7 +519,8 @@ def report_text(args, runs, scored, baseline, cfg, train, val):
         lines += ["Each seed, and the spread of every figure:", "", *seed_table(scored), ""]
     lines.append("NE: mean distance to the truth over visible keypoints, divided by the "
                  "image's normalising distance; PCK@t: the share of them within t of it; "
-                 f"beyond {FAR}: the share farther than {FAR} (on another part of the garment).")
+                 f"beyond {metrics.FAR}: the share farther than {metrics.FAR} "
+                 "(on another part of the garment).")
     for decoder in decoders(scored):
         lines.append(f"val NE {decoder}: the same checkpoints decoded with {decoder} "
                      f"(`evaluate --run RUN --decode {decoder}`).")

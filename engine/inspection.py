@@ -15,8 +15,6 @@ from engine import metrics, pictures, registry
 from engine.predictions import collect as collect_points
 from engine.codec import stage_arrays
 
-FAR = metrics.FAR
-
 
 def collect(predictor, codec, meta_ds):
     """Every validation image's pixels, keypoints and the model's outputs per stage, with
@@ -55,7 +53,7 @@ def _image_ne(errors):
 
 def worst(folder, cfg, codec, figures, val, count, stem="worst"):
     """The `count` images of largest NE (last stage): FOLDER/STEM.png (their stage-by-stage
-    pictures, each row naming the image, its NE and its keypoints beyond FAR),
+    pictures, each row naming the image, its NE and its keypoints beyond metrics.FAR),
     STEM_per_stage.png (each one's NE per stage) and STEM.json (every figure). Returns the
     paths and the figures."""
     names = cfg["names"]
@@ -65,16 +63,17 @@ def worst(folder, cfg, codec, figures, val, count, stem="worst"):
     stage_noun = registry.get(cfg["arch"]).stage_noun
     rows = []
     for n in order:
-        beyond = [name for name, e in zip(names, errors[n, -1]) if np.isfinite(e) and e > FAR]
+        beyond = [name for name, e in zip(names, errors[n, -1])
+                  if np.isfinite(e) and e > metrics.FAR]
         rows.append({"image_id": val.image_ids[figures["indices"][n]],
                      "ne": _float(last[n]),
                      "ne_per_stage": [_float(v) for v in _image_ne(errors[n])],
                      "ne_per_keypoint": {name: _float(e) for name, e in zip(names, errors[n, -1])
                                          if np.isfinite(e)},
-                     f"beyond_{FAR}": beyond})
+                     f"beyond_{metrics.FAR}": beyond})
     # Short enough for a row label; the names of the far keypoints are in STEM.json.
     labels = [f"{r['image_id'].split('/')[-1]} · NE {r['ne']:.3f} · "
-              f"{len(r[f'beyond_{FAR}'])} beyond {FAR}" for r in rows]
+              f"{len(r[f'beyond_{metrics.FAR}'])} beyond {metrics.FAR}" for r in rows]
     picture = codec.draw_stages(folder / f"{stem}.png", figures["images"][order],
                                 [o[order] for o in figures["outputs"]],
                                 figures["keypoints"][order], names,

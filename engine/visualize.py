@@ -12,7 +12,7 @@ import numpy as np
 
 from data_tools import crops, letterbox, photos
 from data_tools.errors import DataError, UsageError
-from engine import models, registry, two_stage
+from engine import metrics, models, registry, two_stage
 from engine.codec import stage_arrays
 from engine.run_dir import RunDir
 
@@ -91,10 +91,10 @@ def inspect_validation(args):
         return 0
     paths, rows = inspection.worst(out, cfg, codec, figures, val, args.worst)
     for row in rows:
-        far = row[f"beyond_{inspection.FAR}"]
+        far = row[f"beyond_{metrics.FAR}"]
         print(f"{row['image_id']}: NE {row['ne']:.3f}, per stage "
               + " ".join(f"{v:.3f}" for v in row["ne_per_stage"])
-              + (f"; beyond {inspection.FAR}: {', '.join(far)}" if far else ""))
+              + (f"; beyond {metrics.FAR}: {', '.join(far)}" if far else ""))
     for path in paths:
         print(f"wrote {path}")
     return 0
