@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """Score the real-photograph study's runs on test-A: docs/results/real/<table>/.
 
-From the repository root, once the runs are trained (train_methods.sh, train_pretraining.sh):
+From the repository root, once the runs are trained (train_methods.sh, train_pretraining.sh,
+train_steps.sh):
 
     python docs/results/real/score.py --runs RUNS --sample SAMPLE --table methods --out docs/results/real/methods
     python docs/results/real/score.py --runs RUNS --sample SAMPLE --table pretraining --tags v2 --out docs/results/real/pretraining
+    python docs/results/real/score.py --runs RUNS --sample SAMPLE --table steps --out docs/results/real/steps
 
 SAMPLE is the real sample's folder (its test-a/answers.csv is scored on). Every run is scored
 as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.evaluation.evaluate_runs)
@@ -15,6 +17,13 @@ mean ± sample sd over its seeds 0, 1, 2; its gaps to the first line, and to the
 line of as many training steps, are given seed by seed (paired: the same seed's initial
 weights and batches). The mean shape is that of the real training dresses (the first line's
 runs' training split). Writes table.md and figures.json (each run's figures).
+
+The steps table scores the winning recipe's steps one at a time against the plain hourglass:
+the training steps (train_steps.sh's runs) and the test-time steps on the plain runs
+(`evaluate --decode dark`, `--flip`, `--scales`, and two seeds' runs as one ensemble, seed s
+with seed s + 1, whose gap is to the mean of its two runs). A two-stage line also gives its
+first stage's boxes against the true ones and the NE of its second stage on the true boxes
+(the most better boxes could give).
 """
 import argparse
 import json
@@ -50,8 +59,45 @@ def pretraining_lines(tags):
                      None)]
 
 
+# The recipe: the joint model (train_pretraining.sh real-all, recipe.sh) on all of test-A
+FLIP_SCALES = {"flip": True, "scales": (0.75, 1.0, 1.25)}
+RECIPE = [("the joint model alone", "all-hourglass-real", {}),
+          ("`--flip`", "all-hourglass-real", {"flip": True}),
+          ("`--scales 0.75 1 1.25`", "all-hourglass-real", {"scales": (0.75, 1.0, 1.25)}),
+          ("`--flip --scales 0.75 1 1.25`", "all-hourglass-real", FLIP_SCALES),
+          ("two seeds' runs as one ensemble, `--flip --scales 0.75 1 1.25`",
+           "all-hourglass-real", dict(FLIP_SCALES, ensemble=True))]
+
+
+# (label, run name stem, test-time options of run.py evaluate; "ensemble": with the next seed)
+STEPS = [("hourglass, 128 px, 28 epochs", "dress-hourglass", {}),
+         ("`--hard-keypoints 8`", "dress-hourglass-ohkm8", {}),
+         ("`--curriculum`", "dress-hourglass-curriculum", {}),
+         ("first stage alone, 64 px", "dress-hourglass-64px", {}),
+         ("two stages: 64 px boxes, 128 px crops (76 features)", "dress-hourglass-crop", {}),
+         ("`--input-size 192`", "dress-hourglass-192px", {}),
+         ("`--input-size 256`", "dress-hourglass-256px", {}),
+         ("`--decode dark`", "dress-hourglass", {"decode": "dark"}),
+         ("`--flip`", "dress-hourglass", {"flip": True}),
+         ("`--scales 0.75 1 1.25`", "dress-hourglass", {"scales": (0.75, 1.0, 1.25)}),
+         ("`--flip --scales 0.75 1 1.25`", "dress-hourglass",
+          {"flip": True, "scales": (0.75, 1.0, 1.25)}),
+         ("two seeds' runs as one ensemble", "dress-hourglass", {"ensemble": True}),
+         ("the same, `--flip --scales 0.75 1 1.25`", "dress-hourglass",
+          dict(FLIP_SCALES, ensemble=True))]
+
 def seed_name(stem, seed):
     return stem + (f"-seed{seed}" if seed else "")
+
+
+def step_key(stem, seed, options):
+    """A step's name in figures.json: its run's name, then its test-time options."""
+    return " ".join([seed_name(stem, seed)] + [f"{k}={v}" for k, v in sorted(options.items())])
+
+
+def step_runs(runs, stem, seed, options):
+    partner = [runs / seed_name(stem, (seed + 1) % len(SEEDS))] if options.get("ensemble") else []
+    return [runs / seed_name(stem, seed)] + partner
 
 
 def training_seconds(run):
@@ -77,13 +123,55 @@ def dress_answers(sample, scratch):
     return path
 
 
-def score(run, answers, data_dir):
+def score(run, answers, data_dir, others=(), scales=(1.0,), flip=False, decode=None):
+    """`run.py evaluate --run RUN [--run OTHER...] --gt ANSWERS` with its test-time options."""
     from engine import evaluation
-    result = evaluation.evaluate_runs([str(run)], str(answers), str(data_dir))
+    result = evaluation.evaluate_runs([str(run), *map(str, others)], str(answers), str(data_dir),
+                                      scales, flip, decode)
     return {"ne": result["ne"], "beyond_half": result["beyond_half"], "pck": result["pck"],
             "ne_per_keypoint": result["ne_per_keypoint"],
+            "ne_per_category": result["ne_per_category"],
             "mean_shape_ne": result["mean_shape_ne"],
+            "mean_shape_per_category": result["mean_shape_per_category"],
             "train_s": training_seconds(run), "pretrain_s": pretraining_seconds(run)}
+
+
+def model_calls(run_paths, options):
+    """The model calls per image of a step (both stages' for a second stage)."""
+    from engine.run_dir import RunDir
+    stages = 1 + bool(RunDir(run_paths[0]).read_config().get("first_stage"))
+    return stages * len(run_paths) * len(options.get("scales", (1.0,))) * (1 + options.get("flip", False))
+
+
+def two_stage_bound(run, answers, data_dir):
+    """A second stage on test-A: its first stage's boxes against the true ones
+    (two_stage.box_errors), and its NE on the true boxes."""
+    from data_tools import fashion_csv
+    from engine import metrics, test_time, two_stage
+    from engine.run_dir import RunDir
+    cfg = RunDir(run).read_config()
+    test = fashion_csv.read_annotations(answers, data_dir)
+    chain = test_time.load_ensemble([str(run)])
+    chained = chain.predict(test, cfg["batch_size"])
+    truth, _ = two_stage.gt_boxes(cfg, test)
+    on_truth = chain.second.predict(test, cfg["batch_size"], truth)
+    categories = [test.categories[i] for i in on_truth["indices"]]
+    bound = metrics.normalized_error(on_truth["stage_xy"][-1], on_truth["gt"], categories,
+                                     cfg["names"])["ne"]
+    return {"true_boxes_ne": bound, **two_stage.box_errors(chained["boxes"], truth, cfg["crop"])}
+
+
+def score_step(runs, stem, seed, options, answers, data_dir):
+    paths = step_runs(runs, stem, seed, options)
+    views = {k: v for k, v in options.items() if k != "ensemble"}
+    figures = score(paths[0], answers, data_dir, paths[1:], **views)
+    if options:
+        figures["model_calls"] = model_calls(paths, options)
+    from engine.run_dir import RunDir
+    if RunDir(paths[0]).read_config().get("first_stage"):
+        figures.update(model_calls=model_calls(paths, options),
+                       **two_stage_bound(paths[0], answers, data_dir))
+    return figures
 
 
 def mean_sd(values, digits=3):
@@ -104,7 +192,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", required=True)
     parser.add_argument("--sample", required=True, help="the real sample's folder")
-    parser.add_argument("--table", choices=("methods", "pretraining"), required=True)
+    parser.add_argument("--table", choices=("methods", "pretraining", "steps", "recipe"),
+                        required=True)
     parser.add_argument("--tags", nargs="+", default=["v2"],
                         help="the synthetic sets' tags in the run names")
     parser.add_argument("--out", required=True)
@@ -114,7 +203,10 @@ def main():
         sys.exit(f"error: {args.sample} is not the real sample (no test-a/answers.csv)")
     import run
     run.import_tensorflow_quietly()
-    lines = METHODS if args.table == "methods" else pretraining_lines(args.tags)
+    lines = {"methods": METHODS, "pretraining": pretraining_lines(args.tags),
+             "steps": STEPS, "recipe": RECIPE}[args.table]
+    with_views = args.table in ("steps", "recipe")
+    steps = [(stem, options if with_views else {}) for _, stem, options in lines]
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scored = json.loads((out / "figures.json").read_text()) \
@@ -122,20 +214,30 @@ def main():
     scored_at = (out / "figures.json").stat().st_mtime if scored else 0
     figures = {}
     with tempfile.TemporaryDirectory() as scratch:
-        answers = dress_answers(args.sample, scratch)
-        for _, stem, _ in lines:
+        answers = test_a / "answers.csv" if args.table == "recipe" else \
+            dress_answers(args.sample, scratch)
+        for stem, options in steps:
             for seed in SEEDS:
-                path = runs / seed_name(stem, seed)
-                if not (path / "metrics.json").is_file():
+                finished = [p / "metrics.json" for p in step_runs(runs, stem, seed, options)]
+                if not all(f.is_file() for f in finished):
                     continue
-                if path.name in scored and (path / "metrics.json").stat().st_mtime < scored_at:
-                    figures[path.name] = scored[path.name]
+                key = step_key(stem, seed, options)
+                if key in scored and all(f.stat().st_mtime < scored_at for f in finished):
+                    figures[key] = scored[key]
                 else:
-                    figures[path.name] = score(path, answers, test_a)
-                print(f"{path.name}: NE {figures[path.name]['ne']:.4f}", flush=True)
-    lines = [line for line in lines if any(seed_name(line[1], s) in figures for s in SEEDS)]
+                    figures[key] = score_step(runs, stem, seed, options, answers, test_a)
+                print(f"{key}: NE {figures[key]['ne']:.4f}", flush=True)
     (out / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
-    (out / "table.md").write_text("\n".join(table(lines, figures)) + "\n")
+    if args.table == "recipe":
+        rows = recipe_table([line for line in lines if all(
+            step_key(line[1], s, line[2]) in figures for s in SEEDS)], figures)
+    elif args.table == "steps":
+        rows = steps_table([line for line in lines if any(
+            step_key(line[1], s, line[2]) in figures for s in SEEDS)], figures)
+    else:
+        rows = table([line for line in lines if any(
+            seed_name(line[1], s) in figures for s in SEEDS)], figures)
+    (out / "table.md").write_text("\n".join(rows) + "\n")
     print((out / "table.md").read_text())
 
 
@@ -184,6 +286,80 @@ def table(lines, figures):
             values = [v for v in values if v is not None]
             cells.append(f"{statistics.mean(values):.3f}" if values else "")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def steps_table(lines, figures):
+    """The steps one at a time against the first line, with their costs; then the two-stage
+    lines' boxes."""
+    reference = lines[0][1]
+    plain = [figures.get(step_key(reference, s, {})) for s in SEEDS]
+    floor = next((f["mean_shape_ne"] for f in plain if f), None)
+    rows = ["| step | test-A NE (mean ± sd) | ÷ mean shape | gap to the plain run per seed "
+            "(0, 1, 2) | beyond 0.5 | PCK@0.2 | model calls per image | training per seed |",
+            "|---|---:|---:|---|---:|---:|---:|---|"]
+    for label, stem, options in lines:
+        found = [figures.get(step_key(stem, s, options)) for s in SEEDS]
+        done = [f for f in found if f]
+        ne = [f["ne"] if f else None for f in found]
+        # an ensemble's gap is to the mean of its two runs alone
+        base = [plain[s] if not options.get("ensemble") or not plain[s]
+                or not plain[(s + 1) % len(SEEDS)] else
+                {"ne": (plain[s]["ne"] + plain[(s + 1) % len(SEEDS)]["ne"]) / 2}
+                for s in SEEDS]
+        gap = ", ".join(f"{f['ne'] - b['ne']:+.3f}" if f and b else "—"
+                        for f, b in zip(found, base))
+        ratio = f"{statistics.mean(v for v in ne if v is not None) / floor:.3f}" \
+            if floor else ""
+        trained = options == {} and stem != reference or label == lines[0][0]
+        rows.append(f"| {label} | {mean_sd(ne)} | {ratio} | "
+                    f"{gap if (stem, options) != (reference, {}) else ''} | "
+                    f"{mean_sd([f['beyond_half'] for f in done])} | "
+                    f"{mean_sd([f['pck']['0.2'] for f in done])} | "
+                    f"{done[0].get('model_calls', 1)} | "
+                    f"{minutes([f['train_s'] for f in done]) if trained else ''} |")
+    if floor:
+        rows.append(f"| mean shape of the real training dresses | {floor:.3f} | 1 |" + " |" * 5)
+    two = [(label, stem) for label, stem, options in lines
+           if any((figures.get(step_key(stem, s, options)) or {}).get("true_boxes_ne")
+                  is not None for s in SEEDS)]
+    for label, stem in two:
+        found = [figures.get(step_key(stem, s, {})) for s in SEEDS]
+        done = [f for f in found if f]
+        rows += ["", f"{label}: the first stage's boxes on test-A against the true ones", "",
+                 "| | mean ± sd |", "|---|---:|",
+                 f"| NE end to end | {mean_sd([f['ne'] for f in done])} |",
+                 f"| NE of the second stage on the true boxes | "
+                 f"{mean_sd([f['true_boxes_ne'] for f in done])} |",
+                 f"| box side ÷ true side, median | "
+                 f"{mean_sd([f['box_side_ratio'][1] for f in done], 2)} |",
+                 f"| box centre's shift in true sides, median (90th percentile) | "
+                 f"{mean_sd([f['box_shift'][0] for f in done], 3)} "
+                 f"({mean_sd([f['box_shift'][1] for f in done], 3)}) |",
+                 f"| boxes within the training jitter | "
+                 f"{mean_sd([f['boxes_within_jitter'] for f in done], 2)} |"]
+    return rows
+
+
+def recipe_table(lines, figures):
+    """The recipe's steps on all of test-A: overall and per category, paired by seed."""
+    from data_tools import schema
+    first = [figures[step_key(lines[0][1], s, lines[0][2])] for s in SEEDS]
+    rows = ["| all 498 test-A photos | model calls per image | overall NE | gap per seed | "
+            "÷ mean shape | " + " | ".join(schema.CATEGORIES) + " |",
+            "|---|---:|---:|---|---:|" + "---:|" * len(schema.CATEGORIES)]
+    for label, stem, options in lines:
+        found = [figures[step_key(stem, s, options)] for s in SEEDS]
+        gap = ", ".join(f"{f['ne'] - b['ne']:+.3f}" for f, b in zip(found, first)) \
+            if found != first else ""
+        ratio = statistics.mean(f["ne"] for f in found) / first[0]["mean_shape_ne"]
+        rows.append(f"| {label} | {found[0].get('model_calls', 1)} | "
+                    f"{mean_sd([f['ne'] for f in found])} | {gap} | {ratio:.3f} | " + " | ".join(
+                        mean_sd([f["ne_per_category"][c] for f in found])
+                        for c in schema.CATEGORIES) + " |")
+    shapes = first[0]["mean_shape_per_category"]
+    rows.append(f"| mean shape | | {first[0]['mean_shape_ne']:.3f} | | 1 | "
+                + " | ".join(f"{shapes[c]:.3f}" for c in schema.CATEGORIES) + " |")
     return rows
 
 
