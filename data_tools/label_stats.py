@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from data_tools import schema
+from data_tools import metrics, schema
 
 FOLDS = 5
 SPLIT_SEED = 0
@@ -45,7 +45,6 @@ COLUMNS = (
 def _mean_shape_ne(xy, v, sides, category):
     """NE of the mean layout (in units of the side), each row scored by the layout of the
     rows outside its fold (FOLDS folds, a seeded shuffle): every row counts once."""
-    from engine import metrics   # numpy only; engine/ imports no TensorFlow for it
     n = len(xy)
     fold = np.random.default_rng(SPLIT_SEED).permutation(n) % min(FOLDS, n)
     gt = np.concatenate([xy, v[..., None]], axis=2)
@@ -61,7 +60,6 @@ def _mean_shape_ne(xy, v, sides, category):
 
 def category_stats(keypoints, sides, category):
     """The figures of one category: keypoints (N, K, 3) over its own K points, sides (N,)."""
-    from engine import metrics
     keypoints = np.asarray(keypoints, np.float64)
     sides = np.asarray(sides, np.float64)
     xy, v = keypoints[..., :2], keypoints[..., 2]

@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from data_tools import atomic, schema
+from data_tools import atomic, metrics, schema
 from data_tools.errors import DataError
 
 FORMAT = "fashionai-shape-model"
@@ -163,7 +163,6 @@ def fit_category(keypoints, sides, category):
     mu, basis, coef, residual = _pca_with_gaps(canon.reshape(len(canon), 2 * k),
                                                ~np.repeat(present, 2, axis=1))
     quantiles, corr = _copula(np.concatenate([placement, coef], axis=1))
-    from engine import metrics   # numpy only; engine/ imports no TensorFlow for it
     distances = metrics.normalizers(np.concatenate([xy, v[..., None]], axis=2),
                                     [category] * len(xy), list(schema.keypoint_names(category)))
     return {

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import atomic, letterbox, pipeline
+from data_tools import atomic, letterbox, metrics, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import bench, data_source, machine, metrics, models, pictures, presets, registry
+from engine import bench, data_source, machine, models, pictures, presets, registry
 from engine import run_eval, test_time, training, two_stage
 from engine.run_dir import RunDir, run_name
 

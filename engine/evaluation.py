@@ -5,9 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import atomic, fashion_csv, letterbox, schema
+from data_tools import atomic, fashion_csv, letterbox, metrics, schema
 from data_tools.errors import DataError, UsageError
-from engine import metrics
 
 
 def covered(pred_ann, gt_ann):

@@ -10,8 +10,8 @@ import json
 
 import numpy as np
 
-from data_tools import atomic, pipeline
-from engine import metrics, pictures, registry
+from data_tools import atomic, metrics, pipeline
+from engine import pictures, registry
 from engine.predictions import collect as collect_points
 from engine.codec import stage_arrays
 

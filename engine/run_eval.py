@@ -7,9 +7,9 @@ picture of a few fixed validation images is drawn by the codec.
 """
 import numpy as np
 
-from data_tools import letterbox, pipeline, schema
+from data_tools import letterbox, metrics, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import data_source, metrics, models, registry, test_time, two_stage
+from engine import data_source, models, registry, test_time, two_stage
 from engine.codec import stage_arrays
 from engine.predict import run_for
 from engine.predictions import predict, to_original  # noqa: F401 (callers use them here)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import crops, letterbox, pipeline
+from data_tools import crops, letterbox, metrics, pipeline
 from data_tools.errors import UsageError
-from engine import metrics
 from engine.run_dir import RunDir
 
 # margin: of the box's side, on every side; shift: of its side, each axis; scale: its side's

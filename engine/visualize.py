@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools import crops, letterbox, photos
+from data_tools import crops, letterbox, metrics, photos
 from data_tools.errors import DataError, UsageError
-from engine import metrics, models, registry, two_stage
+from engine import models, registry, two_stage
 from engine.codec import stage_arrays
 from engine.run_dir import RunDir
 

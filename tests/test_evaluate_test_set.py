@@ -101,8 +101,8 @@ def test_runs_on_a_test_folder_score_as_their_submission(skirt_runs, synthetic, 
 
 def test_the_mean_shape_on_a_test_set_is_the_training_layout(skirt_runs, answers):
     """The baseline's points are the run's training layout, in each image's frame."""
-    from data_tools import letterbox
-    from engine import data_source, metrics, run_eval
+    from data_tools import letterbox, metrics
+    from engine import data_source, run_eval
     from engine.run_dir import RunDir
     run = skirt_runs / "skirt-cpm"
     cfg = RunDir(run).read_config()

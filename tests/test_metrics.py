@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from data_tools import schema
-from engine import metrics
+from data_tools import metrics, schema
 
 SKIRT = list(schema.keypoint_names("skirt"))  # waistband_left, waistband_right, hemline_l/r
 

@@ -76,6 +76,15 @@ def test_no_import_circle_inside_the_engine():
         visit(module, [])
 
 
+def test_the_data_layer_imports_nothing_from_the_engine():
+    """data_tools/ sits below the engine: the CSVs, images, pipeline and metrics need no
+    model, so they import none of it (a layer that reached up would pull TensorFlow's whole
+    engine into check-data and fit-shapes, and close import circles)."""
+    reaching_up = {p.name: sorted(_engine_imports(p))
+                   for p in sorted((REPO / "data_tools").glob("*.py")) if _engine_imports(p)}
+    assert reaching_up == {}
+
+
 def test_one_atomic_write_helper():
     """Only data_tools/atomic.py renames a finished file into place; every writer uses it."""
     writers = []

@@ -66,8 +66,8 @@ def test_submission_has_every_row_of_the_runs_category(submission, synthetic):
 def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthetic, tmp_path):
     """`evaluate` of the submission gives the NE of the same model run in-process through
     the training pipeline, once the points are rounded to whole pixels as the CSV has them."""
-    from data_tools import pipeline
-    from engine import metrics, run_eval
+    from data_tools import metrics, pipeline
+    from engine import run_eval
     from engine.codec import stage_arrays
     from engine.models import load_run
 
@@ -285,7 +285,7 @@ def test_a_predicted_point_off_its_image_is_scored_as_a_miss(submission, synthet
     assert "warning: 2 predicted keypoint(s) lie off their image" in result.stderr
 
     pred = fashion_csv.read_annotations(sloppy, data_dir=synthetic, predictions=True)
-    from engine import metrics
+    from data_tools import metrics
     order = [pred.image_ids.index(i) for i in gt.image_ids]
     expected = metrics.normalized_error(pred.keypoints[order][..., :2], gt.keypoints,
                                         gt.categories, list(schema.KEYPOINTS))["ne"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import assert_one_line_error, made_once, run_cli, run_here
-from data_tools import crops, fashion_csv, letterbox, pipeline, schema
-from engine import data_source, metrics, models
+from data_tools import crops, fashion_csv, letterbox, metrics, pipeline, schema
+from engine import data_source, models
 from engine.codec import stage_arrays
 
 SKIRT = list(schema.keypoint_names("skirt"))

@@ -52,7 +52,8 @@ def gap_by_box(run):
     beyond the training jitter, the share of such images), scored point by point through
     the test-time layer, as `evaluate --run` does."""
     import numpy as np
-    from engine import data_source, metrics, test_time, two_stage
+    from engine import data_source, test_time, two_stage
+    from data_tools import metrics
     cfg = json.loads((run / "config.json").read_text())
     _, val = data_source.split(cfg, data_source.load_annotations(cfg))
     chain = test_time.load_ensemble([run])

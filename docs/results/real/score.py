@@ -146,8 +146,8 @@ def model_calls(run_paths, options):
 def two_stage_bound(run, answers, data_dir):
     """A second stage on test-A: its first stage's boxes against the true ones
     (two_stage.box_errors), and its NE on the true boxes."""
-    from data_tools import fashion_csv
-    from engine import metrics, test_time, two_stage
+    from data_tools import fashion_csv, metrics
+    from engine import test_time, two_stage
     from engine.run_dir import RunDir
     cfg = RunDir(run).read_config()
     test = fashion_csv.read_annotations(answers, data_dir)
