@@ -99,3 +99,7 @@ def mean_shape(keypoints, input_size):
         layout = np.where(count > 0, total / np.maximum(count, 1), (input_size - 1) / 2)
     return layout / input_size
 
+
+def fmt(value, digits=4, missing="nan"):
+    """A figure as the logs, history.csv and reports print it; `missing` for None."""
+    return missing if value is None else f"{value:.{digits}f}"

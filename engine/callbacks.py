@@ -16,6 +16,7 @@ import time
 import keras
 import numpy as np
 
+from data_tools.metrics import fmt
 from engine import interrupts
 from engine.console import epoch_line
 
@@ -77,8 +78,8 @@ class EpochEnd(keras.callbacks.Callback):
         row.update({k: f"{float(v):.6g}" for k, v in sorted(logs.items())
                     if k != "learning_rate"})
         for s, ne in enumerate(result["ne_per_stage"], start=1):
-            row[f"val_ne_stage{s}"] = _fmt(ne)
-        row["val_ne"] = _fmt(result["ne"])
+            row[f"val_ne_stage{s}"] = fmt(ne)
+        row["val_ne"] = fmt(result["ne"])
         row["learning_rate"] = f"{float(np.asarray(self.model.optimizer.learning_rate)):.6g}"
         row["images_per_s"] = f"{train_rate:.1f}"
         row["epoch_seconds"] = f"{time.perf_counter() - self.started:.1f}"
@@ -109,6 +110,3 @@ def _finite(value):
     except (TypeError, ValueError):
         return True
 
-
-def _fmt(value):
-    return "nan" if value is None else f"{value:.4f}"

@@ -13,6 +13,8 @@ import time
 import keras
 from tqdm import tqdm
 
+from data_tools.metrics import fmt
+
 
 class EpochBar(keras.callbacks.Callback):
     """One tqdm bar per epoch, on a terminal only; closed before the epoch's summary line.
@@ -61,12 +63,9 @@ def epoch_line(epoch, epochs, loss, result, state, images_per_s, seconds):
     """`epoch 3/28: loss 1.23, val NE 0.1703 (stages 0.31 0.22 0.17), best 0.1703 (epoch 3),
     70 img/s, 12 s`: one short line that ends an epoch."""
     stages = result["ne_per_stage"]
-    per_stage = f" (stages {' '.join(_fmt(v, 2) for v in stages)})" if len(stages) > 1 else ""
-    best = (f"best {_fmt(state['best_ne'])} (epoch {state['best_epoch']})"
+    per_stage = f" (stages {' '.join(fmt(v, 2) for v in stages)})" if len(stages) > 1 else ""
+    best = (f"best {fmt(state['best_ne'])} (epoch {state['best_epoch']})"
             if state.get("best_ne") is not None else "best n/a")
-    return (f"epoch {epoch}/{epochs}: loss {float(loss):.4g}, val NE {_fmt(result['ne'])}"
+    return (f"epoch {epoch}/{epochs}: loss {float(loss):.4g}, val NE {fmt(result['ne'])}"
             f"{per_stage}, {best}, {images_per_s:.0f} img/s, {seconds:.0f} s")
 
-
-def _fmt(value, digits=4):
-    return "nan" if value is None else f"{value:.{digits}f}"

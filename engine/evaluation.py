@@ -109,7 +109,7 @@ def evaluate_runs(run_paths, gt_path, data_dir=None, scales=(1.0,), flip=False, 
 
 
 def _fmt(value):
-    return "n/a" if value is None else f"{value:.4f}"
+    return metrics.fmt(value, missing="n/a")
 
 
 def report_lines(result):
