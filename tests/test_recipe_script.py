@@ -40,13 +40,15 @@ def test_the_last_line_predicts_the_category_with_both_joint_runs(trained, synth
     assert [r[0] for r in rows] == [i for i, c in zip(ids, categories) if c == "skirt"]
 
 
-def test_a_second_category_trains_nothing_again(trained, synthetic):
-    runs, _ = trained
+def test_another_category_or_all_trains_nothing_again(trained, synthetic):
+    runs, first = trained
     before = {p: p.stat().st_mtime for p in runs.glob("*/metrics.json")}
     assert len(before) == 2
-    result = recipe("trousers", synthetic, runs, PRESET="tiny", EPOCHS="1")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].endswith("--category trousers")
+    options = first.stdout.strip().splitlines()[-1].removesuffix(" --category skirt")
+    for category, last in (("trousers", options + " --category trousers"), ("all", options)):
+        result = recipe(category, synthetic, runs, PRESET="tiny", EPOCHS="1")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == last
     assert {p: p.stat().st_mtime for p in runs.glob("*/metrics.json")} == before
 
 

@@ -8,7 +8,7 @@
 # and prints, as its last line, the options to give `run.py predict` for CATEGORY, e.g.
 #     python run.py predict $(docs/results/real/recipe.sh dress data/fashionai runs | tail -1) \
 #         --test-csv TEST.csv --out submission.csv
-# Leave out the printed --category to predict every category with the same runs.
+# CATEGORY all: the same runs, and options that predict every category.
 # TRAIN_DIR: a FashionAI folder (Annotations/train.csv and its images); RUNS_DIR: where the
 # runs go, as all-hourglass-real and all-hourglass-real-seed1. PRESET and EPOCHS (cpu and the
 # preset's 28 by default) make a quick check of the script itself, not the recipe.
@@ -17,11 +17,11 @@ CODE=${CODE:-$(cd "$(dirname "$0")/../../.." && pwd)}
 [ $# = 3 ] || { echo "error: usage: recipe.sh CATEGORY TRAIN_DIR RUNS_DIR" >&2; exit 2; }
 category=$1; train_dir=$2; runs=$3
 case $category in
-  blouse|outwear|dress|skirt|trousers) ;;
-  *) echo "error: CATEGORY must be blouse, outwear, dress, skirt or trousers, got $category" >&2; exit 2 ;;
+  blouse|outwear|dress|skirt|trousers|all) ;;
+  *) echo "error: CATEGORY must be blouse, outwear, dress, skirt, trousers or all, got $category" >&2; exit 2 ;;
 esac
 [ -f "$train_dir/Annotations/train.csv" ] || { echo "error: $train_dir is not a FashionAI folder (no Annotations/train.csv)" >&2; exit 2; }
-grep -q ",$category," "$train_dir/Annotations/train.csv" || { echo "error: $train_dir/Annotations/train.csv has no $category row" >&2; exit 2; }
+[ "$category" = all ] || grep -q ",$category," "$train_dir/Annotations/train.csv" || { echo "error: $train_dir/Annotations/train.csv has no $category row" >&2; exit 2; }
 run_paths=()
 for seed in 0 1; do
   name=real; [ "$seed" != 0 ] && name="real-seed$seed"
@@ -30,4 +30,5 @@ for seed in 0 1; do
   python "$CODE/run.py" train --arch hourglass --preset "${PRESET:-cpu}" ${EPOCHS:+--epochs "$EPOCHS"} \
     --category all --data-dir "$train_dir" --out "$runs" --seed "$seed" --name "$name" >&2
 done
-echo "--run ${run_paths[0]} --run ${run_paths[1]} --flip --scales 0.75 1 1.25 --category $category"
+options="--run ${run_paths[0]} --run ${run_paths[1]} --flip --scales 0.75 1 1.25"
+[ "$category" = all ] && echo "$options" || echo "$options --category $category"

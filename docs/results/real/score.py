@@ -289,6 +289,15 @@ def table(lines, figures):
     return rows
 
 
+def paired_base(plain, seed, options):
+    """What a step of seed `seed` is measured against: the plain run of that seed, or for an
+    ensemble the mean of its two runs alone (None where one is missing)."""
+    partner = plain[(seed + 1) % len(SEEDS)]
+    if not options.get("ensemble") or not plain[seed]:
+        return plain[seed]
+    return {"ne": (plain[seed]["ne"] + partner["ne"]) / 2} if partner else None
+
+
 def steps_table(lines, figures):
     """The steps one at a time against the first line, with their costs; then the two-stage
     lines' boxes."""
@@ -302,11 +311,7 @@ def steps_table(lines, figures):
         found = [figures.get(step_key(stem, s, options)) for s in SEEDS]
         done = [f for f in found if f]
         ne = [f["ne"] if f else None for f in found]
-        # an ensemble's gap is to the mean of its two runs alone
-        base = [plain[s] if not options.get("ensemble") or not plain[s]
-                or not plain[(s + 1) % len(SEEDS)] else
-                {"ne": (plain[s]["ne"] + plain[(s + 1) % len(SEEDS)]["ne"]) / 2}
-                for s in SEEDS]
+        base = [paired_base(plain, s, options) for s in SEEDS]
         gap = ", ".join(f"{f['ne'] - b['ne']:+.3f}" if f and b else "—"
                         for f, b in zip(found, base))
         ratio = f"{statistics.mean(v for v in ne if v is not None) / floor:.3f}" \
@@ -333,9 +338,10 @@ def steps_table(lines, figures):
                  f"{mean_sd([f['true_boxes_ne'] for f in done])} |",
                  f"| box side ÷ true side, median | "
                  f"{mean_sd([f['box_side_ratio'][1] for f in done], 2)} |",
-                 f"| box centre's shift in true sides, median (90th percentile) | "
-                 f"{mean_sd([f['box_shift'][0] for f in done], 3)} "
-                 f"({mean_sd([f['box_shift'][1] for f in done], 3)}) |",
+                 f"| box centre's shift in true sides, median | "
+                 f"{mean_sd([f['box_shift'][0] for f in done], 3)} |",
+                 f"| box centre's shift in true sides, 90th percentile | "
+                 f"{mean_sd([f['box_shift'][1] for f in done], 3)} |",
                  f"| boxes within the training jitter | "
                  f"{mean_sd([f['boxes_within_jitter'] for f in done], 2)} |"]
     return rows
@@ -350,7 +356,8 @@ def recipe_table(lines, figures):
             "|---|---:|---:|---|---:|" + "---:|" * len(schema.CATEGORIES)]
     for label, stem, options in lines:
         found = [figures[step_key(stem, s, options)] for s in SEEDS]
-        gap = ", ".join(f"{f['ne'] - b['ne']:+.3f}" for f, b in zip(found, first)) \
+        base = [paired_base(first, s, options) for s in SEEDS]
+        gap = ", ".join(f"{f['ne'] - b['ne']:+.3f}" for f, b in zip(found, base)) \
             if found != first else ""
         ratio = statistics.mean(f["ne"] for f in found) / first[0]["mean_shape_ne"]
         rows.append(f"| {label} | {found[0].get('model_calls', 1)} | "
