@@ -37,37 +37,6 @@ COMPUTE_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat
 
 
 # --- arithmetic ---------------------------------------------------------------------------
-def _layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers"):  # a nested model (an applications backbone)
-            yield from _layers(layer)
-        else:
-            yield layer
-
-
-def forward_flops(model):
-    """Multiply-adds x 2 of one image's forward pass through the convolutions and dense layers.
-
-    Counted from each layer's weights and output shape; elementwise work (activations,
-    normalisation, softmax) is left out, as it is small beside them.
-    """
-    total = 0
-    for layer in _layers(model):
-        kind = type(layer).__name__
-        if kind not in ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Dense"):
-            continue
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None:
-            continue
-        out_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
-        per_position = int(np.prod(kernel.shape))
-        if kind == "Conv2DTranspose":
-            # Each input position scatters through the whole kernel.
-            out_positions = int(np.prod(layer.input.shape[1:-1]))
-        total += 2 * out_positions * per_position
-    return total
-
-
 def matmul_rate(dtype, on_gpu):
     """FLOP/s of repeated (n x n) @ (n x n) products in `dtype` on this machine."""
     from keras import ops
@@ -113,7 +82,7 @@ def training_step_rate(cfg, precision, steps, on_gpu):
         if not np.all(np.isfinite(loss)):
             raise UsageError(f"bench: the {precision} training step gave a non-finite loss")
         return {"images_per_s": steps * batch / seconds, "step_ms": 1000 * seconds / steps,
-                "flops_per_image": forward_flops(model), "parameters": int(model.count_params())}
+                "flops_per_image": models.forward_flops(model), "parameters": int(model.count_params())}
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from data_tools import atomic, letterbox, metrics, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import bench, data_source, machine, models, pictures, presets, registry
+from engine import data_source, machine, models, pictures, presets, registry
 from engine import run_eval, test_time, training, two_stage
 from engine.run_dir import RunDir, run_name
 
@@ -217,7 +217,7 @@ def rescore(run, train, val, layout):
     prediction = run_eval.predict(model, codec, meta_ds)
     whole = run_eval.whole_image_transforms(val, size)
     result = run_eval.score(prediction, val.categories, names, layout, size, whole)
-    flops = bench.forward_flops(model)
+    flops = models.forward_flops(model)
     if crops is not None:
         result.update(run_eval.gt_box_figures(cfg, model, codec, train, val, crops)())
         flops += first_stage_flops(cfg)
@@ -238,7 +238,7 @@ def first_stage_flops(cfg):
     """The forward FLOPs per image of a second stage's first stage."""
     first = RunDir(cfg["first_stage"]).read_config()
     model, _ = models.build_uncompiled(first)
-    return bench.forward_flops(model)
+    return models.forward_flops(model)
 
 
 def with_curve(result, xy, prediction, val, names):

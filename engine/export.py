@@ -22,7 +22,7 @@ import numpy as np
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
 from engine import data_source, models
-from engine.evaluation import write_json
+from engine.score_report import write_json
 from engine.quiet import native_stderr_off
 
 # --format → (Keras' export format, the file's suffix, the packages it needs: pip names by

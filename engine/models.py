@@ -7,6 +7,8 @@ a GPU?) are answered here too, so the method folders never see them.
 import math
 import warnings
 
+import numpy as np
+
 from data_tools.errors import UsageError
 from engine import registry
 from engine.codec import stage_arrays
@@ -164,3 +166,33 @@ class LocalPredictor:
     def predict_on_batch(self, images):
         return stage_arrays(self._call(images))
 
+
+def _layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested model (an applications backbone)
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of one image's forward pass through the convolutions and dense layers.
+
+    Counted from each layer's weights and output shape; elementwise work (activations,
+    normalisation, softmax) is left out, as it is small beside them.
+    """
+    total = 0
+    for layer in _layers(model):
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Dense"):
+            continue
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        out_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+        per_position = int(np.prod(kernel.shape))
+        if kind == "Conv2DTranspose":
+            # Each input position scatters through the whole kernel.
+            out_positions = int(np.prod(layer.input.shape[1:-1]))
+        total += 2 * out_positions * per_position
+    return total

@@ -21,7 +21,7 @@ from data_tools import pipeline, schema
 from data_tools.errors import UsageError
 from engine import data_source, models, presets, run_eval, start_weights, test_time, two_stage
 from engine import machine as machine_lib
-from engine.evaluation import report_lines
+from engine.score_report import report_lines
 from engine import strategy as strategy_lib
 from engine.method import OPTIONS
 from engine.run_dir import RunDir, fresh_path, run_name

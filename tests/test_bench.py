@@ -8,7 +8,7 @@ import sys
 import keras
 import pytest
 
-from engine import bench, registry
+from engine import models, registry
 from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
 
 
@@ -39,7 +39,7 @@ def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
     assert "tf / imgaug" in result.stdout
     step = figures["training"]["float32"]
     assert step["images_per_s"] > 0 and 0 < step["share_of_matmul"]
-    assert step["flops_per_image"] == bench.forward_flops(_tiny_cpm())
+    assert step["flops_per_image"] == models.forward_flops(_tiny_cpm())
 
 
 def _tiny_cpm():
@@ -65,7 +65,7 @@ def test_forward_flops_of_known_layers():
     x = keras.layers.Conv2D(2, 1, strides=2)(x)                      # 4*4 * 4*2
     outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))       # 32*5
     model = keras.Model(inputs, outputs)
-    assert bench.forward_flops(model) == 2 * (64 * 108 + 16 * 8 + 32 * 5)
+    assert models.forward_flops(model) == 2 * (64 * 108 + 16 * 8 + 32 * 5)
 
 
 def test_bad_steps_is_one_line(synthetic):

@@ -1,10 +1,10 @@
 """Equal budgets: the cpu presets of every method do about the same forward work per image,
-counted from the built models (bench's counter), so that `compare` ranks methods, not sizes."""
+counted from the built models (models.forward_flops), so that `compare` ranks methods, not sizes."""
 import keras
 import pytest
 
 from data_tools import schema
-from engine import bench, presets, registry
+from engine import models, presets, registry
 
 TOLERANCE = 0.25  # the largest may do at most 25% more work than the smallest
 
@@ -16,7 +16,7 @@ def cpu_flops():
     flops = {}
     for arch in registry.METHODS:
         cfg = {**presets.resolve("cpu", arch), "weights": "none"}
-        flops[arch] = bench.forward_flops(registry.get(arch).build_model(len(names), cfg))
+        flops[arch] = models.forward_flops(registry.get(arch).build_model(len(names), cfg))
         keras.backend.clear_session()
     return flops
 

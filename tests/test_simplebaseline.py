@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import keras
 
-from engine import bench, presets
+from engine import models, presets
 from engine.test_time import View
 from simplebaseline.codec import make_codec
 from simplebaseline.model import build_model
@@ -70,7 +70,7 @@ def test_paper_preset_is_resnet50_with_256_wide_deconvolutions():
 def test_cpu_preset_size():
     net = build_model(15, {**presets.resolve("cpu", "simplebaseline"), "weights": "none"})
     assert net.outputs[0].shape[1:] == (32, 32, 15)
-    assert 0.2e9 < bench.forward_flops(net) < 0.6e9
+    assert 0.2e9 < models.forward_flops(net) < 0.6e9
 
 
 @pytest.mark.parametrize("change, fragment", [

@@ -36,13 +36,13 @@ def run_name(category, suffix, seed):
 
 
 def forward_gflops(run):
-    from engine import bench, models
+    from engine import models
     cfg = json.loads((run / "config.json").read_text())
     total = 0.0
     for config in [cfg] + ([json.loads((Path(cfg["first_stage"]) / "config.json").read_text())]
                            if cfg.get("first_stage") else []):
         model, _ = models.build_uncompiled(config)
-        total += bench.forward_flops(model)
+        total += models.forward_flops(model)
     return total / 1e9
 
 
