@@ -25,7 +25,7 @@ import numpy as np
 from data_tools import atomic, letterbox, metrics, pipeline
 from data_tools.errors import DataError, UsageError
 from engine import data_source, machine, models, pictures, presets, registry
-from engine import run_eval, test_time, training, two_stage
+from engine import run_eval, trained_run, training
 from engine.run_dir import RunDir, run_name
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
@@ -209,11 +209,10 @@ def rescore(run, train, val, layout):
     stages', and "two_stage" holds its first stage's figures and its NE on ground-truth boxes.
     """
     import keras
-    cfg = run.read_config()
-    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
-    run, cfg, model, codec = models.load_run(run.path)
+    loaded = trained_run.load(run.path, split=(train, val))
+    run, cfg, model, codec = loaded.run, loaded.cfg, loaded.model, loaded.codec
+    crops, meta_ds = loaded.crops, loaded.meta_ds
     names, size = cfg["names"], cfg["input_size"]
-    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
     prediction = run_eval.predict(model, codec, meta_ds)
     whole = run_eval.whole_image_transforms(val, size)
     result = run_eval.score(prediction, val.categories, names, layout, size, whole)

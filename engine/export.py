@@ -21,7 +21,7 @@ import numpy as np
 
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import data_source, models
+from engine import data_source, models, trained_run
 from engine.score_report import write_json
 from engine.quiet import native_stderr_off
 
@@ -126,8 +126,7 @@ def check_images(cfg, count=CHECK_IMAGES):
     """(images float32 (n, S, S, 3), where they come from): the first validation images of
     the run, letterboxed by its own reader; noise if its data folder is gone."""
     try:
-        data_source.check_layout(cfg["data_dir"])
-        _, val = data_source.split(cfg, data_source.load_annotations(cfg))
+        _, val = trained_run.split_of(cfg)
     except DataError:
         rng = np.random.default_rng(0)
         size = cfg["input_size"]

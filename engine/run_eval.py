@@ -9,7 +9,7 @@ import numpy as np
 
 from data_tools import letterbox, metrics, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import data_source, models, registry, test_time, two_stage
+from engine import data_source, models, registry, test_time, trained_run, two_stage
 from engine.codec import stage_arrays
 from engine.predict import run_for
 from engine.predictions import predict, to_original  # noqa: F401 (callers use them here)
@@ -261,11 +261,9 @@ def evaluate_saved_run(run_path, decode=None):
     cfg = run.read_config()
     if not (run.best_weights.is_file() or run.last_weights.is_file()):
         raise UsageError(f"{run.path} has no checkpoint to evaluate")
-    data_source.check_layout(cfg["data_dir"])
-    train, val = data_source.split(cfg, data_source.load_annotations(cfg))
-    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
-    run, cfg, model, codec = models.load_run(run.path, decode)
-    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
+    loaded = trained_run.load(run.path, decode)
+    run, cfg, model, codec = loaded.run, loaded.cfg, loaded.model, loaded.codec
+    train, val, crops, meta_ds = loaded.train, loaded.val, loaded.crops, loaded.meta_ds
     evaluate = make_evaluator(cfg, model, codec, train, val, meta_ds)
     more = gt_box_figures(cfg, model, codec, train, val, crops)
     if decode:

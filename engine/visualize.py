@@ -68,20 +68,17 @@ def first_stage_box(cfg, original):
 
 def inspect_validation(args):
     """--keypoint NAME or --worst N, on the run's validation images."""
-    from engine import data_source, inspection, test_time, two_stage
+    from engine import inspection, trained_run
     if args.worst is not None and args.worst < 1 or args.images < 1:
         raise UsageError("--worst and --images must be at least 1")
     cfg = RunDir(args.run).read_config()
     if args.keypoint is not None and args.keypoint not in cfg["names"]:
         raise UsageError(f"--keypoint {args.keypoint}: a {cfg['category']} run has "
                          f"{', '.join(cfg['names'])}")
-    data_source.check_layout(cfg["data_dir"])
-    train, val = data_source.split(cfg, data_source.load_annotations(cfg))
-    crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
-    run, cfg, model, codec = models.load_run(args.run)
-    _, _, meta_ds = data_source.datasets(cfg, codec, train, val, crops=crops)
-    figures = inspection.collect(model, codec, meta_ds)
-    out = Path(args.out) if args.out else run.heatmaps
+    loaded = trained_run.load(args.run)
+    cfg, codec, val = loaded.cfg, loaded.codec, loaded.val
+    figures = inspection.collect(loaded.model, codec, loaded.meta_ds)
+    out = Path(args.out) if args.out else loaded.run.heatmaps
     if args.keypoint is not None:
         path, errors = inspection.keypoint(out, cfg, codec, figures, val, args.keypoint,
                                            args.images)
