@@ -79,6 +79,17 @@ def pytest_sessionstart(session):
     threading.Thread(target=make, name="shared tiny runs", daemon=True).start()
 
 
+# Fixtures that train a model: every test that asks for one, directly or through another
+# fixture, is marked slow.
+TRAINING_FIXTURES = {"tiny_skirt_runs", "dress_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """A synthetic dataset: 30 images per category (24 train, 6 test)."""

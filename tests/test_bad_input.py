@@ -231,6 +231,7 @@ def test_training_skips_counts_and_lists_bad_images(dress_run, faulty_images, sy
     assert (run / "checkpoints" / "best.weights.h5").is_file()
 
 
+@pytest.mark.slow
 def test_strict_stops_before_training(faulty_images, tmp_path):
     data, faults = faulty_images
     result = run_cli("--arch", "cpm", "--category", "dress", *TINY, "--epochs", 1, "--strict",

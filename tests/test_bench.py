@@ -12,6 +12,7 @@ from engine import models, registry
 from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
 
 
+@pytest.mark.slow
 def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
     out = tmp_path / "bench.json"
     result = run_cli("bench", "--arch", "cpm", "--preset", "tiny", "--steps", 1, "--rounds", 1,
@@ -48,6 +49,7 @@ def _tiny_cpm():
     return build_model(15, {**presets.resolve("tiny", "cpm"), "weights": "none"})
 
 
+@pytest.mark.slow
 def test_models_and_losses_run_without_tensorflow():
     result = subprocess.run([sys.executable, str(REPO / "tests" / "without_tensorflow.py"),
                              *registry.METHODS], cwd=REPO, capture_output=True,

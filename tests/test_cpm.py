@@ -89,6 +89,7 @@ def test_encode_in_tf_data():
     assert len(codec.stage_maps(list(targets))) == 6
 
 
+@pytest.mark.slow
 def test_adam_steps_reduce_the_loss():
     keras.utils.set_random_seed(0)
     cfg = {**TINY, "stages": 2}

@@ -9,6 +9,8 @@ import pytest
 from data_tools import fashion_csv, schema
 from tests.conftest import assert_one_line_error, run_here
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 
 @pytest.fixture(scope="module")
 def answers(synthetic):

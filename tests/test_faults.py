@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import REPO, cli_env, run_cli
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 # Two CPM stages, not six: a third of the graph to build, and the same fault handling.
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none",
         "--stages", "2")

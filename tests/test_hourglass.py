@@ -167,6 +167,7 @@ def test_decode_of_encode_is_within_a_quarter_cell():
     assert np.array_equal(codec.decode(targets[-1])[0], xy)
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_learn_peaks_not_flat_maps():
     """The heatmap layers start near zero, so the first loss is about that of flat all-zero
     maps (Newell's plain MSE); a few Adam steps on eight images must go well below it."""

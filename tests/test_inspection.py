@@ -11,6 +11,8 @@ from tests.conftest import assert_one_line_error, run_here
 from data_tools import pipeline, schema
 from engine import data_source, models, run_eval
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 SKIRT = list(schema.keypoint_names("skirt"))
 
 

@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import REPO, assert_one_line_error, cli_env, run_cli
 from data_tools import fashion_csv
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 SCRIPT = REPO / "docs" / "results" / "real" / "recipe.sh"
 
 

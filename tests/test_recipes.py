@@ -13,6 +13,8 @@ from data_tools import fashion_csv, pipeline, schema
 from engine import curriculum
 from engine.heatmaps import masked_mse, sum_keypoints
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 
 def per_keypoint_cells(costs, cells=4):
     """(N, 2, 2, K) cell losses whose maps cost `costs` (N, K) each."""

@@ -156,6 +156,7 @@ def _squares(n, rng, size=64):
     return images, keypoints
 
 
+@pytest.mark.slow
 def test_learns_positions_on_a_trivial_set():
     """The seed 000 failure (one constant output for every image) must not happen."""
     keras.utils.set_random_seed(0)
@@ -222,6 +223,7 @@ def test_rle_loss_ignores_absent_points_and_learns_its_flow():
 
 
 def test_rle_model_predicts_a_scale_and_decodes_points_and_confidence():
+    keras.utils.set_random_seed(0)  # an unseeded model's scales may round to 1.0 in float32
     cfg = {**TINY, "loss": "rle"}
     codec = make_codec(cfg, K)
     out = _only(build_model(K, cfg)(_images(3)))

@@ -122,6 +122,7 @@ def test_decode_of_encode_and_flip():
     np.testing.assert_allclose(merged, xy, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_learn_peaks_not_flat_maps():
     """The last layer starts near zero, so the first loss is about that of flat all-zero
     maps; a few Adam steps on eight images must go well below it."""

@@ -10,6 +10,8 @@ import pytest
 from data_tools import schema
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 TINY = ("--preset", "tiny", "--epochs", 1)
 SKIRT = list(schema.keypoint_names("skirt"))
 

@@ -10,6 +10,8 @@ import pytest
 from engine import registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 TINY = ("--preset", "tiny", "--weights", "none")
 STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1}  # the tiny preset's
 

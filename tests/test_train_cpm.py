@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none")
 
 

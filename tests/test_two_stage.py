@@ -11,6 +11,8 @@ from data_tools import crops, fashion_csv, letterbox, metrics, pipeline, schema
 from engine import data_source, models
 from engine.codec import stage_arrays
 
+pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+
 SKIRT = list(schema.keypoint_names("skirt"))
 MARGIN = 0.15
 
