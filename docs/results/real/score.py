@@ -60,10 +60,11 @@ def pretraining_lines(tags):
 
 
 # The recipe: the joint model (train_pretraining.sh real-all, recipe.sh) on all of test-A
-FLIP_SCALES = {"flip": True, "scales": (0.75, 1.0, 1.25)}
+SCALES = {"scales": (0.75, 1.0, 1.25)}
+FLIP_SCALES = {"flip": True, **SCALES}
 RECIPE = [("the joint model alone", "all-hourglass-real", {}),
           ("`--flip`", "all-hourglass-real", {"flip": True}),
-          ("`--scales 0.75 1 1.25`", "all-hourglass-real", {"scales": (0.75, 1.0, 1.25)}),
+          ("`--scales 0.75 1 1.25`", "all-hourglass-real", SCALES),
           ("`--flip --scales 0.75 1 1.25`", "all-hourglass-real", FLIP_SCALES),
           ("two seeds' runs as one ensemble, `--flip --scales 0.75 1 1.25`",
            "all-hourglass-real", dict(FLIP_SCALES, ensemble=True))]
@@ -79,9 +80,8 @@ STEPS = [("hourglass, 128 px, 28 epochs", "dress-hourglass", {}),
          ("`--input-size 256`", "dress-hourglass-256px", {}),
          ("`--decode dark`", "dress-hourglass", {"decode": "dark"}),
          ("`--flip`", "dress-hourglass", {"flip": True}),
-         ("`--scales 0.75 1 1.25`", "dress-hourglass", {"scales": (0.75, 1.0, 1.25)}),
-         ("`--flip --scales 0.75 1 1.25`", "dress-hourglass",
-          {"flip": True, "scales": (0.75, 1.0, 1.25)}),
+         ("`--scales 0.75 1 1.25`", "dress-hourglass", SCALES),
+         ("`--flip --scales 0.75 1 1.25`", "dress-hourglass", FLIP_SCALES),
          ("two seeds' runs as one ensemble", "dress-hourglass", {"ensemble": True}),
          ("the same, `--flip --scales 0.75 1 1.25`", "dress-hourglass",
           dict(FLIP_SCALES, ensemble=True))]
@@ -136,11 +136,11 @@ def score(run, answers, data_dir, others=(), scales=(1.0,), flip=False, decode=N
             "train_s": training_seconds(run), "pretrain_s": pretraining_seconds(run)}
 
 
-def model_calls(run_paths, options):
-    """The model calls per image of a step (both stages' for a second stage)."""
-    from engine.run_dir import RunDir
-    stages = 1 + bool(RunDir(run_paths[0]).read_config().get("first_stage"))
-    return stages * len(run_paths) * len(options.get("scales", (1.0,))) * (1 + options.get("flip", False))
+def model_calls(run_paths, views):
+    """The model calls per image of a step, as the test-time layer counts them (both stages'
+    for a second stage)."""
+    from engine import test_time
+    return test_time.load_ensemble([str(p) for p in run_paths], **views).model_calls
 
 
 def two_stage_bound(run, answers, data_dir):
@@ -164,13 +164,12 @@ def two_stage_bound(run, answers, data_dir):
 def score_step(runs, stem, seed, options, answers, data_dir):
     paths = step_runs(runs, stem, seed, options)
     views = {k: v for k, v in options.items() if k != "ensemble"}
-    figures = score(paths[0], answers, data_dir, paths[1:], **views)
-    if options:
-        figures["model_calls"] = model_calls(paths, options)
+    figures = dict(score(paths[0], answers, data_dir, paths[1:], **views),
+                   model_calls=model_calls(paths, views))
+    from engine import two_stage
     from engine.run_dir import RunDir
-    if RunDir(paths[0]).read_config().get("first_stage"):
-        figures.update(model_calls=model_calls(paths, options),
-                       **two_stage_bound(paths[0], answers, data_dir))
+    if two_stage.first_stage_of(RunDir(paths[0]).read_config()):
+        figures.update(two_stage_bound(paths[0], answers, data_dir))
     return figures
 
 
