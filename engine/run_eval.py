@@ -258,7 +258,7 @@ def evaluate_saved_run(run_path, decode=None):
     returned: metrics.json and the pictures keep what the run's own decoder gives.
     """
     run = RunDir(run_path)
-    cfg = run.read_config()
+    run.read_config()  # a folder without config.json is refused before its checkpoints
     if not (run.best_weights.is_file() or run.last_weights.is_file()):
         raise UsageError(f"{run.path} has no checkpoint to evaluate")
     loaded = trained_run.load(run.path, decode)

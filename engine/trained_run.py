@@ -1,14 +1,16 @@
 """A trained run, loaded in one place for scoring and pictures: its model and codec with
 their weights, and its data as it trained on it (the split, a second stage's crops, the
-validation batches with their meta). evaluate, visualize and compare all load a run here."""
+validation batches with their meta). evaluate, visualize and compare load a run here, and
+export reads its split here."""
 import dataclasses
 
 from engine import data_source, models, test_time, two_stage
+from engine.run_dir import RunDir
 
 
 @dataclasses.dataclass
 class TrainedRun:
-    run: object      # engine.run_dir.RunDir
+    run: RunDir
     cfg: dict
     model: object    # keras.Model with the run's best weights (the last if none was best)
     codec: object
@@ -27,7 +29,6 @@ def split_of(cfg):
 def load(run_path, decode=None, split=None):
     """The TrainedRun of `run_path`; `decode` a decoder in place of the run's own (e.g.
     "dark"); `split` (train, val) when the caller has checked and split the data already."""
-    from engine.run_dir import RunDir
     cfg = RunDir(run_path).read_config()
     train, val = split if split is not None else split_of(cfg)
     crops = test_time.second_stage_crops(cfg, train, val) if two_stage.first_stage_of(cfg) else None
