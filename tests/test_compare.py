@@ -11,7 +11,7 @@ import pytest
 from engine import compare, registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 ARCHS = registry.METHODS
 # Every line of the comparison: the methods, and the variants their descriptors name.

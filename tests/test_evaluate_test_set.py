@@ -9,7 +9,7 @@ import pytest
 from data_tools import fashion_csv, schema
 from tests.conftest import assert_one_line_error, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 
 @pytest.fixture(scope="module")

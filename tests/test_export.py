@@ -16,7 +16,7 @@ from data_tools import fashion_csv, pipeline, schema
 from engine import registry
 from tests.conftest import REPO, assert_one_line_error, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 # (format, --decode, file name): every format that installs with the pinned stack, the
 # decoding in the two that run outside TensorFlow.

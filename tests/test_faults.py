@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, cli_env, run_cli
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 # Two CPM stages, not six: a third of the graph to build, and the same fault handling.
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none",

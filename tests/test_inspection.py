@@ -11,7 +11,7 @@ from tests.conftest import assert_one_line_error, run_here
 from data_tools import pipeline, schema
 from engine import data_source, models, run_eval
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 SKIRT = list(schema.keypoint_names("skirt"))
 

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REPO, assert_one_line_error, cli_env, run_cli
 from data_tools import fashion_csv
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 SCRIPT = REPO / "docs" / "results" / "real" / "recipe.sh"
 

@@ -13,7 +13,7 @@ from data_tools import fashion_csv, pipeline, schema
 from engine import curriculum
 from engine.heatmaps import masked_mse, sum_keypoints
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 
 def per_keypoint_cells(costs, cells=4):

@@ -10,7 +10,7 @@ import pytest
 from data_tools import schema
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 TINY = ("--preset", "tiny", "--epochs", 1)
 SKIRT = list(schema.keypoint_names("skirt"))

@@ -16,7 +16,7 @@ from engine import strategy
 from data_tools.errors import UsageError
 from tests.conftest import REPO, assert_one_line_error, cli_env, run_cli
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 # Two CPM stages rather than six: a third of the graph to build, the same strategy code.
 TINY = ("--arch", "cpm", "--category", "skirt", "--preset", "tiny", "--weights", "none",

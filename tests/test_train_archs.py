@@ -10,7 +10,7 @@ import pytest
 from engine import registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 TINY = ("--preset", "tiny", "--weights", "none")
 STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1}  # the tiny preset's

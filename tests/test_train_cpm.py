@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 TINY = ("--arch", "cpm", "--category", "dress", "--preset", "tiny", "--weights", "none")
 

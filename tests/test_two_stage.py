@@ -11,7 +11,7 @@ from data_tools import crops, fashion_csv, letterbox, metrics, pipeline, schema
 from engine import data_source, models
 from engine.codec import stage_arrays
 
-pytestmark = pytest.mark.slow  # every test here trains, or scores a trained run
+pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 SKIRT = list(schema.keypoint_names("skirt"))
 MARGIN = 0.15
