@@ -35,13 +35,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def backbone_help():
-    from engine import registry
+    from engine.plugin import registry
     return "; ".join(f"{m.name}: {', '.join(m.backbones)}" for m in registry.all_methods()
                      if m.backbones)
 
 
 def stages_help():
-    from engine import registry
+    from engine.plugin import registry
     return ", ".join(f"{m.name} {m.stage_noun}s" for m in registry.all_methods()
                      if "stages" in m.options)
 
@@ -62,9 +62,9 @@ def add_decode_arg(p):
 
 
 def add_train_args(p):
-    from engine.presets import PRESET_NAMES
-    from engine.registry import METHODS
-    from engine.strategy import STRATEGIES
+    from engine.plugin.presets import PRESET_NAMES
+    from engine.plugin.registry import METHODS
+    from engine.training.strategy import STRATEGIES
     p.add_argument("--arch", choices=METHODS, default="cpm")
     p.add_argument("--category", choices=CATEGORIES, default="dress")
     p.add_argument("--data-dir", help="a FashionAI folder (default: data/fashionai if "
@@ -97,14 +97,14 @@ def add_train_args(p):
     p.add_argument("--first-stage", metavar="RUN",
                    help="train a second stage on garment crops: at test time RUN (a run of "
                    "the same category and data) finds each garment's box on the whole image "
-                   "(engine/two_stage.py)")
+                   "(engine/inference/two_stage.py)")
     p.add_argument("--crop-jitter", type=float, metavar="J",
                    help="with --first-stage: training crops move by up to J of the box's "
                    "side and are scaled by 1 - 2J to 1 + 2J (default 0.05)")
     p.add_argument("--curriculum", action="store_true",
                    help="weight each image by how hard it was at the last epoch's end: "
                    "hard images count less early on and more later, none is dropped "
-                   "(Ada-Batch, engine/curriculum.py)")
+                   "(Ada-Batch, engine/training/curriculum.py)")
     p.add_argument("--weights", default="none", metavar="W",
                    help="none (from scratch, the default), imagenet (a keras.applications "
                    "trunk's ImageNet weights), or a run folder or .weights.h5 file to start "
@@ -210,8 +210,8 @@ def make_parser():
     p.add_argument("--batch-size", type=int, default=32)
     add_decode_arg(p)
 
-    from engine.presets import PRESET_NAMES
-    from engine.registry import METHODS
+    from engine.plugin.presets import PRESET_NAMES
+    from engine.plugin.registry import METHODS
     p = verbs.add_parser("compare", help="every method side by side on one category: "
                          "report.md and plots")
     p.add_argument("--category", choices=CATEGORIES, required=True)
@@ -296,25 +296,25 @@ def dispatch(args):
         from data_tools import checks
         return checks.main(args.data_dir, args.csv, args.against)
     if args.verb == "evaluate":
-        from engine import evaluation
-        return evaluation.main(args)
+        from engine.commands import evaluate
+        return evaluate.main(args)
     if args.verb == "visualize":
-        from engine import visualize
+        from engine.commands import visualize
         return visualize.main(args)
     if args.verb == "predict":
-        from engine import predict
+        from engine.commands import predict
         return predict.main(args)
     if args.verb == "compare":
-        from engine import compare
+        from engine.commands import compare
         return compare.main(args)
     if args.verb == "bench":
-        from engine import bench
+        from engine.commands import bench
         return bench.main(args)
     if args.verb == "export":
-        from engine import export
+        from engine.commands import export
         return export.main(args)
-    from engine import training
-    return training.main(args)
+    from engine.training import loop
+    return loop.main(args)
 
 
 def import_tensorflow_quietly():
@@ -323,7 +323,7 @@ def import_tensorflow_quietly():
     Those lines are printed before TensorFlow's own log settings apply; Python errors
     raised by the import are still shown, once stderr is back.
     """
-    from engine.quiet import native_stderr_off
+    from engine.commands.quiet import native_stderr_off
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_off():
         import tensorflow as tf
@@ -340,7 +340,7 @@ def main(argv=None):
     if needs_tf:
         import_tensorflow_quietly()
     from data_tools.errors import DataError, UsageError
-    from engine import interrupts
+    from engine.training import interrupts
     # SIGTERM (kill, a batch scheduler) takes the same clean path as Ctrl-C, not an instant death.
     previous = interrupts.install()
     try:

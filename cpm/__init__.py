@@ -1,5 +1,5 @@
 """Convolutional Pose Machine (Wei et al. 2016): a trunk, then stages that refine softmax belief maps."""
-from engine.method import Method
+from engine.plugin.method import Method
 
 METHOD = Method(
     name="cpm",

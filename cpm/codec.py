@@ -5,15 +5,15 @@
     model.compile(loss=[codec.loss] * codec.num_stages)
     xy, conf = codec.decode(model.predict(images))  # numpy, last stage
 
-The interface is engine.codec.Codec; decoding, flip and pictures come from
-engine.heatmaps.HeatmapCodec. `encode` imports TensorFlow when it runs (inside
+The interface is engine.plugin.codec.Codec; decoding, flip and pictures come from
+engine.plugin.heatmaps.HeatmapCodec. `encode` imports TensorFlow when it runs (inside
 tf.data); `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """
 import numpy as np
 from keras import ops
 
-from engine.backbones import STRIDE
-from engine.heatmaps import HeatmapCodec, gaussian_targets, sum_keypoints
+from engine.plugin.backbones import STRIDE
+from engine.plugin.heatmaps import gaussian_targets, HeatmapCodec, sum_keypoints
 
 EPSILON = 1e-7
 
@@ -25,7 +25,7 @@ def belief_map_loss(y_true, y_pred, hard_keypoints=None):
     float32, one value per image: Keras averages them over the batch, and over every
     replica under a tf.distribute strategy (a loss that averaged the batch itself
     would be counted once per replica there). An absent keypoint's all-zero target
-    adds exactly 0. hard_keypoints: engine.heatmaps.sum_keypoints.
+    adds exactly 0. hard_keypoints: engine.plugin.heatmaps.sum_keypoints.
     """
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0)

@@ -12,7 +12,7 @@ Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 import keras
 from keras import layers
 
-from engine.backbones import build_trunk
+from engine.plugin.backbones import build_trunk
 
 
 def _conv(x, filters, kernel, name, relu=True):
@@ -32,7 +32,7 @@ def _belief_maps(scores, stage):
 
 def build_model(num_keypoints, cfg):
     """The CPM for `num_keypoints` belief maps; cfg keys: input_size, stages, stage_channels,
-    stage_kernel, backbone, width, weights (see engine.backbones)."""
+    stage_kernel, backbone, width, weights (see engine.plugin.backbones)."""
     size = int(cfg["input_size"])
     num_stages = int(cfg.get("stages", 6))
     channels = int(cfg.get("stage_channels", 128))

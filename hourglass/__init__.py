@@ -1,5 +1,5 @@
 """Stacked Hourglass (Newell et al. 2016): hourglasses in sequence, each supervised on its heatmaps."""
-from engine.method import Method
+from engine.plugin.method import Method
 
 METHOD = Method(
     name="hourglass",

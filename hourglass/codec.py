@@ -6,7 +6,7 @@
     xy, conf = codec.decode(model.predict(images))  # numpy, last stack
 
 Targets are Newell's: a Gaussian of peak 1 (sigma in map cells) per keypoint on the
-S/4 grid, regressed with a mean squared error (engine.heatmaps.MSEHeatmapCodec). A
+S/4 grid, regressed with a mean squared error (engine.plugin.heatmaps.MSEHeatmapCodec). A
 keypoint with no target (absent, or outside the map) has its whole map set to -1, a
 sentinel the masked loss skips: unlike an all-zero map, it does not teach the network
 that the keypoint is nowhere.
@@ -34,11 +34,11 @@ Width is not the cause: with the old init and loss, 128 features (4 x the FLOPs)
 put a quarter of the points far away (issue 13's measurement, val NE 0.255).
 (88 features, ~0.5 GFLOP, is the cpu budget every method shares; tests/test_budgets.py.)
 
-The interface is engine.codec.Codec; targets, loss, decoding, flip and pictures come from
-engine.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
+The interface is engine.plugin.codec.Codec; targets, loss, decoding, flip and pictures come from
+engine.plugin.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
 `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """
-from engine.heatmaps import MSEHeatmapCodec
+from engine.plugin.heatmaps import MSEHeatmapCodec
 
 STRIDE = 4
 

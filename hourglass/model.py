@@ -20,7 +20,7 @@ Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 import keras
 from keras import layers
 
-from engine.backbones import imagenet_normalization
+from engine.plugin.backbones import imagenet_normalization
 
 STRIDE = 4
 

@@ -1,5 +1,5 @@
 """DeepPose (Toshev & Szegedy 2014): a CNN that regresses the keypoints' coordinates directly."""
-from engine.method import Method
+from engine.plugin.method import Method
 
 METHOD = Method(
     name="regression",

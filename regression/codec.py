@@ -44,7 +44,7 @@ With the trunk learning from the scale's gradient too, the loss fell mostly by f
 the scales (val NE flat at 0.41-0.42 from epoch 7 to 10 while the loss fell from 0.24 to
 -0.26). The three seeds of the kept form against the smooth L1 are in docs/results/.
 
-The interface is engine.codec.Codec, whose defaults it keeps for flip test-time
+The interface is engine.plugin.codec.Codec, whose defaults it keeps for flip test-time
 augmentation (the mirror's points mapped back and averaged) and pictures (points per
 stage). `encode` imports TensorFlow when it runs (inside tf.data); `loss` uses
 keras.ops only. The module itself imports without TensorFlow.
@@ -52,7 +52,7 @@ keras.ops only. The module itself imports without TensorFlow.
 import numpy as np
 from keras import ops
 
-from engine.codec import Codec, stage_arrays
+from engine.plugin.codec import Codec, stage_arrays
 
 BOXES = ("input", "garment")
 LOSSES = ("smoothl1", "rle")

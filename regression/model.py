@@ -7,7 +7,7 @@ refining regressors on crops is not built. The output, named `stage1`, is float3
 whatever the precision policy; the model's outputs are a list of that one tensor.
 
 Trunks: "simple", a 4-conv net built here (4 x conv3x3 + BN + ReLU + maxpool 2,
-cfg["width"], 2x, 4x, 8x channels; stride 16), or any engine.backbones trunk
+cfg["width"], 2x, 4x, 8x channels; stride 16), or any engine.plugin.backbones trunk
 (keras.applications networks whole, stride 32; the CPM "vgg" trunk, stride 8).
 
 What makes it train rather than collapse to one output for every image (seed 000),
@@ -37,7 +37,7 @@ Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 import keras
 from keras import layers, ops
 
-from engine.backbones import build_trunk, imagenet_normalization
+from engine.plugin.backbones import build_trunk, imagenet_normalization
 
 CASCADE_ERROR = "regression: only --stages 1 is built (DeepPose's cascade of refining stages is not)"
 HEAD_CHANNELS = 16
@@ -68,7 +68,7 @@ def _simple_trunk(inputs, width):
 
 def build_model(num_keypoints, cfg):
     """The regressor for `num_keypoints` points; cfg keys: input_size, stages, backbone,
-    width, box, weights (see engine.backbones)."""
+    width, box, weights (see engine.plugin.backbones)."""
     size = int(cfg["input_size"])
     if int(cfg.get("stages", 1)) != 1:
         raise ValueError(CASCADE_ERROR)

@@ -1,5 +1,5 @@
 """Simple Baselines (Xiao et al. 2018): a backbone, three transposed convolutions, heatmaps at stride 4."""
-from engine.method import Method
+from engine.plugin.method import Method
 
 METHOD = Method(
     name="simplebaseline",

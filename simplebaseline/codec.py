@@ -8,7 +8,7 @@
 Targets as in Xiao et al. 2018: a Gaussian of peak 1 per keypoint on the S/4 grid
 (sigma in map cells: 2 on the paper's 64-cell maps, the same share of the garment
 on smaller ones), regressed with a mean squared error over the maps that have a
-target (engine.heatmaps.MSEHeatmapCodec). Decoding is the paper's
+target (engine.plugin.heatmaps.MSEHeatmapCodec). Decoding is the paper's
 argmax with a quarter-cell shift toward the higher neighbour.
 
 The loss is the paper's plain MSE (cfg["peak_weight"] 0 in every preset). What made it
@@ -23,11 +23,11 @@ or the init changed, val NE of the best epoch:
     last layer Glorot (Keras' default), plain MSE: 1.63 after 10 epochs (seed 0), worse than
         the mean shape and not improving since epoch 2 (flat maps), so it was stopped.
 
-The interface is engine.codec.Codec; targets, loss, decoding, flip and pictures come from
-engine.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
+The interface is engine.plugin.codec.Codec; targets, loss, decoding, flip and pictures come from
+engine.plugin.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
 `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """
-from engine.heatmaps import MSEHeatmapCodec
+from engine.plugin.heatmaps import MSEHeatmapCodec
 
 STRIDE = 4
 

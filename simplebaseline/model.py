@@ -9,7 +9,7 @@ strong backbone, is enough. Backbones:
   maxpool (stride 4), then four stages of basic residual blocks (two 3x3 convs)
   of cfg["width"] x 1, 2, 4, 8 channels (width >= 16, see MIN_WIDTH), each stage after
   the first halving the maps; cfg["blocks"] blocks per stage (ResNet-18 has 2).
-- any keras.applications trunk of engine.backbones, whole (stride 32): ResNet50 in the
+- any keras.applications trunk of engine.plugin.backbones, whole (stride 32): ResNet50 in the
   paper preset, with --weights imagenet as for the other methods.
 The head is cfg["deconv_width"] wide (256 in the paper). The output is float32 whatever
 the precision policy; the model's outputs are a list of that one tensor.
@@ -19,7 +19,7 @@ Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 import keras
 from keras import layers
 
-from engine.backbones import build_trunk, imagenet_normalization
+from engine.plugin.backbones import build_trunk, imagenet_normalization
 
 STRIDE = 32          # the backbone's
 DECONV_LAYERS = 3    # 32 -> 16 -> 8 -> 4: heatmaps at stride 4
@@ -67,7 +67,7 @@ def residual_trunk(inputs, width, blocks):
 
 def build_model(num_keypoints, cfg):
     """The Simple Baselines network for `num_keypoints` heatmaps; cfg keys: input_size,
-    backbone, width, blocks, deconv_width, weights (see engine.backbones)."""
+    backbone, width, blocks, deconv_width, weights (see engine.plugin.backbones)."""
     size = int(cfg["input_size"])
     backbone = str(cfg.get("backbone", "residual")).lower()
     deconv_width = int(cfg.get("deconv_width", 256))

@@ -8,7 +8,7 @@ import sys
 import keras
 import pytest
 
-from engine import models, registry
+from engine.plugin import models, registry
 from tests.conftest import REPO, assert_one_line_error, run_cli, run_here
 
 
@@ -44,7 +44,7 @@ def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
 
 
 def _tiny_cpm():
-    from engine import presets
+    from engine.plugin import presets
     from cpm.model import build_model
     return build_model(15, {**presets.resolve("tiny", "cpm"), "weights": "none"})
 

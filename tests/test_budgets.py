@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from data_tools import schema
-from engine import models, presets, registry
+from engine.plugin import models, presets, registry
 
 TOLERANCE = 0.25  # the largest may do at most 25% more work than the smallest
 

@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from engine import compare, registry
+from engine.commands import compare
+from engine.plugin import registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs

@@ -52,7 +52,7 @@ def test_the_epoch_line_holds_historys_figures(tiny_skirt_runs):
 def test_a_terminal_gets_a_bar_per_epoch_then_the_line():
     """On a terminal the bar shows the epoch, its steps, images/s and the loss, and is gone
     (closed) before validation, so that the epoch's summary line stands alone."""
-    from engine.console import EpochBar
+    from engine.training.console import EpochBar
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from cpm.codec import make_codec
 from cpm.model import build_model
-from engine import backbones
+from engine.plugin import backbones
 
 K = 4
 TINY = {"input_size": 64, "backbone": "vgg", "width": 0.125, "stages": 6, "stage_channels": 16,

@@ -104,8 +104,9 @@ def test_runs_on_a_test_folder_score_as_their_submission(skirt_runs, synthetic, 
 def test_the_mean_shape_on_a_test_set_is_the_training_layout(skirt_runs, answers):
     """The baseline's points are the run's training layout, in each image's frame."""
     from data_tools import letterbox, metrics
-    from engine import data_source, run_eval
-    from engine.run_dir import RunDir
+    from engine.runs import data_source
+    from engine.runs.run_dir import RunDir
+    from engine.scoring import run_eval
     run = skirt_runs / "skirt-cpm"
     cfg = RunDir(run).read_config()
     gt = fashion_csv.read_annotations(answers).of_category("skirt")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from data_tools import fashion_csv, pipeline, schema
-from engine import registry
+from engine.plugin import registry
 from tests.conftest import REPO, assert_one_line_error, run_here
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
@@ -39,7 +39,7 @@ def exported(tiny_skirt_runs, tmp_path_factory):
 
 def validation_batch(run, count=4):
     """The run's first validation images as the pipeline letterboxes them, with meta."""
-    from engine import data_source
+    from engine.runs import data_source
     cfg = json.loads((run / "config.json").read_text())
     _, val = data_source.split(cfg, data_source.load_annotations(cfg))
     dataset = pipeline.make_dataset(val.select(range(count)), cfg["names"], cfg["input_size"],
@@ -48,7 +48,7 @@ def validation_batch(run, count=4):
 
 
 def run_file(fmt, path, images):
-    from engine import export
+    from engine.commands import export
     return np.asarray(export.runtime(fmt, path)(np.asarray(images, np.float32)))
 
 
@@ -56,9 +56,9 @@ def run_file(fmt, path, images):
 def test_each_format_round_trips_in_its_own_runtime(exported, fmt, decode, name):
     """The file, loaded by its own runtime, gives the Keras model's output within the
     stated tolerance; the command says so and describes the file beside it."""
-    from engine import export
-    from engine.codec import stage_arrays
-    from engine.models import load_run
+    from engine.commands import export
+    from engine.plugin.codec import stage_arrays
+    from engine.plugin.models import load_run
 
     run, done = exported
     path, result = done[fmt]
@@ -87,7 +87,7 @@ def test_each_format_round_trips_in_its_own_runtime(exported, fmt, decode, name)
 def test_decoded_keypoints_are_predicts(exported, tmp_path):
     """The ONNX file's keypoints, mapped to original pixels, are the rows `predict` writes
     for the same images."""
-    from engine import run_eval
+    from engine.scoring import run_eval
     run, done = exported
     cfg, val, batch = validation_batch(run)
     test_csv = tmp_path / "test.csv"
@@ -140,7 +140,7 @@ def test_the_documented_onnx_example_prints_a_photos_keypoints(exported, tmp_pat
 
 
 def test_bad_requests_are_one_line(exported, tmp_path, monkeypatch):
-    from engine import export
+    from engine.commands import export
     run, _ = exported
     assert_one_line_error(run_here("export", "--run", run, "--format", "onnx",
                                    "--out", tmp_path / "model.tflite"), "must end in .onnx")

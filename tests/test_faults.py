@@ -56,7 +56,7 @@ def _start_training(synthetic, out, epochs=50):
 def _wait_for_epoch(proc, run, epoch=1, timeout=180):
     """Poll until state.json says `epoch` finished (the process must still be training).
 
-    state.json is written last of an epoch's files (engine/callbacks.py): history.csv shows
+    state.json is written last of an epoch's files (engine/training/callbacks.py): history.csv shows
     the epoch a moment earlier, and a signal sent in between found no state.json yet."""
     deadline = time.monotonic() + timeout
     state = run / "checkpoints" / "state.json"
@@ -103,7 +103,7 @@ def test_nan_in_the_middle_of_an_epoch_stops_at_that_batch(tmp_path):
     """Batch-level check: the epoch stops at the NaN batch and writes nothing."""
     import numpy as np
     import keras
-    from engine.callbacks import EpochEnd
+    from engine.training.callbacks import EpochEnd
 
     class Run:
         saved = []
@@ -190,7 +190,7 @@ def test_a_signal_lost_in_a_gc_callback_is_raised_again(monkeypatch):
     batch, raises it.
     """
     import gc
-    from engine import interrupts
+    from engine.training import interrupts
 
     fired, unraisable = [], []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)

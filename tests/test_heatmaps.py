@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine import heatmaps
+from engine.plugin import heatmaps
 
 M, S = 32, 256
 STRIDE = S / M

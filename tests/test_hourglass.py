@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 import hourglass
-from engine.heatmaps import masked_mse
+from engine.plugin.heatmaps import masked_mse
 from hourglass.codec import make_codec
 from hourglass.model import build_model
 

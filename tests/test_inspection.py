@@ -9,7 +9,9 @@ from PIL import Image
 
 from tests.conftest import assert_one_line_error, run_here
 from data_tools import pipeline, schema
-from engine import data_source, models, run_eval
+from engine.plugin import models
+from engine.runs import data_source
+from engine.scoring import run_eval
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 

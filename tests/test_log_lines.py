@@ -32,7 +32,8 @@ def test_a_disabled_bar_writes_nothing():
 
 
 def test_bfloat16_on_a_cpu_without_it_is_called_slow(monkeypatch):
-    from engine import bench, machine
+    from engine.commands import bench
+    from engine.training import machine
     monkeypatch.setattr(machine, "cpu_has_bfloat16", lambda: False)
     assert "several times slower than float32" in machine.slow_bfloat16("mixed_bfloat16", None)
     assert machine.slow_bfloat16("float32", None) is None
@@ -46,7 +47,7 @@ def test_bfloat16_on_a_cpu_without_it_is_called_slow(monkeypatch):
 
 
 def test_the_machine_line_names_the_cpus_vector_extensions(monkeypatch):
-    from engine import machine
+    from engine.training import machine
     cases = [({"sse2", "avx", "avx2", "fma"}, "AVX2 only"),
              ({"avx2", "avx512f", "avx512bw"}, "AVX-512 only"),
              ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, "AVX-512, AVX-512 BF16, AMX"),

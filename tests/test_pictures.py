@@ -1,4 +1,4 @@
-"""engine.pictures: PNGs that open, have the tiles they claim, and maps that peak where planted.
+"""engine.pictures.draw: PNGs that open, have the tiles they claim, and maps that peak where planted.
 
 Tiles are counted from the written PNG itself (runs of non-white pixels between the white
 gaps), not from the module's own layout numbers, so the checks are not circular.
@@ -11,7 +11,7 @@ import pytest
 from matplotlib.text import Annotation, Text
 
 from data_tools import atomic
-from engine import pictures
+from engine.pictures import draw
 
 S, M, K = 64, 8, 4
 STRIDE = S // M
@@ -87,7 +87,7 @@ def _listing(folder):
 def test_combine_maps_peaks_where_planted_for_softmax_and_gaussian():
     for softmax in (True, False):
         maps = _gaussian_maps(1.0, softmax=softmax)
-        combined = pictures.combine_maps(maps)
+        combined = draw.combine_maps(maps)
         assert combined.shape == (M, M)
         assert combined.min() >= 0.0 and combined.max() <= 1.0
         for r, c in PLANTED:
@@ -99,7 +99,7 @@ def test_combine_maps_peaks_where_planted_for_softmax_and_gaussian():
 def test_combine_maps_single_keypoint_and_mixed_scales():
     maps = _gaussian_maps(1.0, softmax=False)
     maps[..., 0] *= 0.01                        # a weak map still shows at full strength
-    combined = pictures.combine_maps(maps[..., :1])
+    combined = draw.combine_maps(maps[..., :1])
     assert np.unravel_index(np.argmax(combined), combined.shape) == PLANTED[0]
     assert combined.max() == pytest.approx(1.0)
 
@@ -109,41 +109,41 @@ def test_combine_maps_zero_negative_and_nan_maps():
     maps[..., 1] = -1.0                         # negative only: nothing to show
     maps[2, 3, 2] = np.nan
     maps[5, 5, 2] = 2.0
-    combined = pictures.combine_maps(maps)
+    combined = draw.combine_maps(maps)
     assert np.isfinite(combined).all()
     assert combined[5, 5] == pytest.approx(1.0)
     assert combined.sum() == pytest.approx(1.0)
-    assert pictures.combine_maps(np.zeros((M, M, 0))).shape == (M, M)
+    assert draw.combine_maps(np.zeros((M, M, 0))).shape == (M, M)
 
 
 def test_overlay_keeps_shape_and_dtype_and_puts_heat_where_the_map_peaks():
     img = np.full((S, S, 3), 128, np.uint8)
     heat = np.zeros((M, M), np.float32)
     heat[2, 5] = 1.0
-    out = pictures.overlay(img, heat)
+    out = draw.overlay(img, heat)
     assert out.shape == img.shape and out.dtype == np.uint8
     x, y = _cell_centre_px(2, 5)
     hot = out[int(y), int(x)].astype(int)
     cold = out[60, 4].astype(int)
     assert hot[0] > hot[2] + 60                 # JET's red at the peak (RGB order)
     np.testing.assert_array_equal(cold, [128, 128, 128])  # the photo itself far from it
-    np.testing.assert_array_equal(pictures.overlay(img, np.zeros((M, M))), img)  # a zero map is clear
+    np.testing.assert_array_equal(draw.overlay(img, np.zeros((M, M))), img)  # a zero map is clear
 
 
 def test_overlay_accepts_float_and_grey_images():
     grey = np.linspace(0, 1, S * S, dtype=np.float32).reshape(S, S)
-    out = pictures.overlay(grey, np.zeros((M, M)))
+    out = draw.overlay(grey, np.zeros((M, M)))
     assert out.shape == (S, S, 3) and out.dtype == np.uint8
 
 
 # --------------------------------------------------------------------------- grids
 
 def test_grid_columns_titles():
-    cols = pictures.grid_columns(6, True)
+    cols = draw.grid_columns(6, True)
     assert cols == [f"stage {i}" for i in range(1, 7)] + ["ground truth", "keypoints"]
-    assert pictures.grid_columns(4, False, "stack") == [
+    assert draw.grid_columns(4, False, "stack") == [
         "stack 1", "stack 2", "stack 3", "stack 4", "keypoints"]
-    assert pictures.grid_columns(3, False, keypoints_tile=False) == ["stage 1", "stage 2", "stage 3"]
+    assert draw.grid_columns(3, False, keypoints_tile=False) == ["stage 1", "stage 2", "stage 3"]
 
 
 def test_stage_grid_six_stages_two_images(tmp_path):
@@ -151,7 +151,7 @@ def test_stage_grid_six_stages_two_images(tmp_path):
     stages = _stages(2)
     gt_maps = np.repeat(_gaussian_maps(0.8, softmax=True)[None], 2, axis=0)
     pred = _gt(2)[..., :2] + 1.5
-    out = pictures.stage_grid(path, np.stack([_image(0), _image(1)]), stages, gt_maps, pred,
+    out = draw.stage_grid(path, np.stack([_image(0), _image(1)]), stages, gt_maps, pred,
                               _gt(2), NAMES, title="epoch 3 · val NE 0.123")
     assert out == path and path.is_file()
     img, rows, cols = _tiles(path)
@@ -166,9 +166,9 @@ def test_stage_grid_six_stages_two_images(tmp_path):
 
 def test_stage_grid_without_gt_maps_and_fewer_stages(tmp_path):
     images = np.stack([_image(0), _image(1)])
-    p6 = pictures.stage_grid(tmp_path / "six.png", images, _stages(2), None, _gt(2)[..., :2],
+    p6 = draw.stage_grid(tmp_path / "six.png", images, _stages(2), None, _gt(2)[..., :2],
                              _gt(2), NAMES, stage_label="stack")
-    p3 = pictures.stage_grid(tmp_path / "three.png", images, _stages(2, 3), None,
+    p3 = draw.stage_grid(tmp_path / "three.png", images, _stages(2, 3), None,
                              _gt(2)[..., :2], _gt(2), NAMES, stage_label="stack")
     img6, rows6, cols6 = _tiles(p6)
     img3, rows3, cols3 = _tiles(p3)
@@ -180,11 +180,11 @@ def test_stage_grid_without_gt_maps_and_fewer_stages(tmp_path):
 
 def test_stage_grid_accepts_one_unbatched_image_and_caps_rows(tmp_path):
     stages = [s[0] for s in _stages(1)]
-    path = pictures.stage_grid(tmp_path / "one.png", _image(), stages, None, _gt(1)[0, :, :2],
+    path = draw.stage_grid(tmp_path / "one.png", _image(), stages, None, _gt(1)[0, :, :2],
                                _gt(1)[0], NAMES)
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (1, 7)
-    many = pictures.stage_grid(tmp_path / "many.png", np.stack([_image(i) for i in range(5)]),
+    many = draw.stage_grid(tmp_path / "many.png", np.stack([_image(i) for i in range(5)]),
                                _stages(5, 2), None, None, None, NAMES, max_images=3)
     _, rows, cols = _tiles(many)
     assert (len(rows), len(cols)) == (3, 3)
@@ -192,7 +192,7 @@ def test_stage_grid_accepts_one_unbatched_image_and_caps_rows(tmp_path):
 
 def test_stage_grid_rejects_names_that_do_not_match(tmp_path):
     with pytest.raises(ValueError, match="names"):
-        pictures.stage_grid(tmp_path / "bad.png", _image()[None], _stages(1), None, None,
+        draw.stage_grid(tmp_path / "bad.png", _image()[None], _stages(1), None, None,
                             None, NAMES[:3])
     assert not (tmp_path / "bad.png").exists()
 
@@ -200,7 +200,7 @@ def test_stage_grid_rejects_names_that_do_not_match(tmp_path):
 def test_keypoint_panel_one_tile_per_keypoint(tmp_path):
     path = tmp_path / "panel.png"
     maps = _gaussian_maps(0.8, softmax=True)
-    out = pictures.keypoint_panel(path, _image(), maps, NAMES, pred_xy=_gt(1)[0, :, :2])
+    out = draw.keypoint_panel(path, _image(), maps, NAMES, pred_xy=_gt(1)[0, :, :2])
     assert out == path
     _, rows, cols = _tiles(path)
     assert len(rows) * len(cols) >= K and len(rows) == 1 and len(cols) == K
@@ -210,7 +210,7 @@ def test_points_grid_one_tile_per_stage(tmp_path):
     path = tmp_path / "points.png"
     gt = _gt(2)
     stage_xy = [gt[..., :2] + d for d in (8.0, 3.0, 1.0)]
-    out = pictures.points_grid(path, np.stack([_image(0), _image(1)]), stage_xy, gt, NAMES,
+    out = draw.points_grid(path, np.stack([_image(0), _image(1)]), stage_xy, gt, NAMES,
                                title="epoch 1")
     assert out == path
     _, rows, cols = _tiles(path)
@@ -221,7 +221,7 @@ def test_absent_ground_truth_is_not_drawn(tmp_path):
     img = np.full((S, S, 3), 128, np.uint8)
     gt = np.array([[[16.0, 16.0, 1.0], [48.0, 48.0, -1.0]]])    # second one absent
     pred = np.full((1, 2, 2), np.nan)                            # no predictions drawn
-    path = pictures.points_grid(tmp_path / "absent.png", img[None], [pred], gt, ["a", "b"])
+    path = draw.points_grid(tmp_path / "absent.png", img[None], [pred], gt, ["a", "b"])
     png, rows, cols = _tiles(path)
     (r0, r1), (c0, c1) = rows[0], cols[0]
     tile = png[r0:r1, c0:c1].astype(int)                         # BGR
@@ -241,8 +241,8 @@ def test_absent_ground_truth_is_not_drawn(tmp_path):
 def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch):
     path = tmp_path / "grid.png"
     images = np.stack([_image(0), _image(1)])
-    pictures.stage_grid(path, images, _stages(2, 2), None, None, _gt(2), NAMES)
-    pictures.stage_grid(path, images, _stages(2, 3), None, None, _gt(2), NAMES)  # overwrite
+    draw.stage_grid(path, images, _stages(2, 2), None, None, _gt(2), NAMES)
+    draw.stage_grid(path, images, _stages(2, 3), None, None, _gt(2), NAMES)  # overwrite
     assert _listing(tmp_path) == ["grid.png"]
     before = path.read_bytes()
 
@@ -251,7 +251,7 @@ def test_writes_are_atomic_and_leave_no_temp_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        pictures.stage_grid(path, images, _stages(2, 1), None, None, _gt(2), NAMES)
+        draw.stage_grid(path, images, _stages(2, 1), None, None, _gt(2), NAMES)
     assert _listing(tmp_path) == ["grid.png"]       # temp file removed
     assert path.read_bytes() == before              # old picture intact
 
@@ -267,7 +267,7 @@ def test_full_size_grid_is_small(tmp_path):
     gt_maps = np.repeat(_gaussian_maps(1.0, True, m, cells)[None], n, axis=0)
     xy = np.array([((c + 0.5) * 8, (r + 0.5) * 8) for r, c in cells], float)
     gt = np.repeat(np.concatenate([xy, np.ones((K, 1))], 1)[None], n, axis=0)
-    path = pictures.stage_grid(tmp_path / "big.png", images, stages, gt_maps, gt[..., :2] + 2,
+    path = draw.stage_grid(tmp_path / "big.png", images, stages, gt_maps, gt[..., :2] + 2,
                                gt, NAMES, title="epoch 60 · val NE 0.05")
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (4, 8)
@@ -276,7 +276,7 @@ def test_full_size_grid_is_small(tmp_path):
 
 def test_stage_grid_rejects_keypoints_that_do_not_match_the_maps(tmp_path):
     with pytest.raises(ValueError, match="pred_xy"):
-        pictures.stage_grid(tmp_path / "bad.png", np.stack([_image(0), _image(1)]), _stages(2),
+        draw.stage_grid(tmp_path / "bad.png", np.stack([_image(0), _image(1)]), _stages(2),
                             None, np.zeros((2, K + 1, 2)), None, NAMES)
     assert _listing(tmp_path) == []
 
@@ -286,10 +286,10 @@ def _drawn_names(monkeypatch, tmp_path, points, names):
     """The keypoint names of a one-tile points_grid as drawn: {name: (box, point)} in display
     pixels, the box (x0, y0, x1, y1) from the renderer, the point where the name's point is."""
     figures = []
-    monkeypatch.setattr(pictures, "save_figure",
+    monkeypatch.setattr(draw, "save_figure",
                         lambda fig, path: figures.append(fig) or atomic.write_bytes(path, b"png"))
     gt = np.concatenate([points, np.ones((len(points), 1))], axis=1)[None]
-    pictures.points_grid(tmp_path / "names.png", np.full((1, 256, 256, 3), 128, np.uint8),
+    draw.points_grid(tmp_path / "names.png", np.full((1, 256, 256, 3), 128, np.uint8),
                          [gt[..., :2]], gt, names)
     fig, = figures
     fig.canvas.draw()                                     # places the annotations' texts

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import backbones, presets, registry
-from engine.codec import Codec
-from engine.method import OPTIONS, PRESETS
+from engine.plugin import backbones, presets, registry
+from engine.plugin.codec import Codec
+from engine.plugin.method import OPTIONS, PRESETS
 
 REPO = Path(__file__).resolve().parent.parent
-ENGINE = sorted((REPO / "engine").glob("*.py"))
+ENGINE = sorted((REPO / "engine").glob("*/*.py"))
 PACKAGE = [REPO / "run.py", *ENGINE, *sorted((REPO / "data_tools").glob("*.py"))]
 METHOD_FOLDERS = [REPO / name for name in registry.METHODS]
+METHOD_FOLDERS_FILES = [p for folder in METHOD_FOLDERS for p in sorted(folder.glob("*.py"))]
 
 
 def _tree(path):
@@ -49,21 +50,26 @@ def test_no_engine_code_branches_on_a_method_name():
     assert not found, found
 
 
+def _module(path):
+    return ".".join(path.relative_to(REPO).with_suffix("").parts)
+
+
 def _engine_imports(path):
-    """The engine modules `path` imports, at any depth (imports inside functions count)."""
+    """The engine modules `path` imports (engine.<folder>.<module>), at any depth: imports
+    inside functions count."""
     names = set()
     for node in ast.walk(_tree(path)):
-        if isinstance(node, ast.ImportFrom) and node.module == "engine":
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("engine."):
-            names.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("engine"):
+            depth = node.module.count(".")
+            names |= {f"{node.module}.{a.name}" for a in node.names} if depth == 1 else \
+                {node.module}
         elif isinstance(node, ast.Import):
-            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("engine.")}
+            names |= {a.name for a in node.names if a.name.startswith("engine.")}
     return names
 
 
 def test_no_import_circle_inside_the_engine():
-    graph = {p.stem: _engine_imports(p) - {p.stem} for p in ENGINE}
+    graph = {_module(p): _engine_imports(p) - {_module(p)} for p in ENGINE}
 
     def visit(module, path):
         if module in path:
@@ -83,6 +89,34 @@ def test_the_data_layer_imports_nothing_from_the_engine():
     reaching_up = {p.name: sorted(_engine_imports(p))
                    for p in sorted((REPO / "data_tools").glob("*.py")) if _engine_imports(p)}
     assert reaching_up == {}
+
+
+def _imports_from(folders, into):
+    """{module: the modules of `into` it imports} for the engine modules in `folders`."""
+    found = {}
+    for path in ENGINE:
+        if path.parent.name in folders:
+            hits = sorted(m for m in _engine_imports(path) if m.split(".")[1] in into)
+            if hits:
+                found[_module(path)] = hits
+    return found
+
+
+def test_the_plugin_interface_needs_no_pictures_and_no_command():
+    """A method plugs into engine/plugin (and the backbones there); what it draws and how a
+    command runs it sit above, so a new method's codec never drags matplotlib in."""
+    assert _imports_from({"plugin"}, {"pictures", "commands"}) == {}
+
+
+def test_no_library_module_imports_a_command():
+    """engine/commands holds the verbs' thin main(args) functions; the library under them
+    never reaches back up into a command."""
+    library = {p.parent.name for p in ENGINE} - {"commands"}
+    found = _imports_from(library, {"commands"})
+    found |= {_module(p): sorted(m for m in _engine_imports(p) if m.startswith("engine.commands"))
+              for p in METHOD_FOLDERS_FILES if any(m.startswith("engine.commands")
+                                                   for m in _engine_imports(p))}
+    assert found == {}
 
 
 def test_one_atomic_write_helper():
@@ -118,7 +152,7 @@ def test_every_method_declares_itself_whole(name):
     method = registry.get(name)
     assert method.name == name and method.label and method.stage_noun
     assert set(method.presets) >= set(PRESETS) and set(method.options) <= set(OPTIONS)
-    # Each backbone it declares is one it can build: its own or one of engine.backbones.
+    # Each backbone it declares is one it can build: its own or one of engine.plugin.backbones.
     own = {b for b in method.backbones if b not in backbones.BACKBONES}
     assert len(own) <= 1, own
     for preset in PRESETS:

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from data_tools import fashion_csv, schema
-from engine.codec import mirror_points
-from engine.heatmaps import flip_maps
+from engine.plugin.codec import mirror_points
+from engine.plugin.heatmaps import flip_maps
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
 SKIRT = list(schema.keypoint_names("skirt"))
@@ -67,9 +67,9 @@ def test_evaluate_round_trip_matches_in_process_ne(submission, skirt_run, synthe
     """`evaluate` of the submission gives the NE of the same model run in-process through
     the training pipeline, once the points are rounded to whole pixels as the CSV has them."""
     from data_tools import metrics, pipeline
-    from engine import run_eval
-    from engine.codec import stage_arrays
-    from engine.models import load_run
+    from engine.plugin.codec import stage_arrays
+    from engine.plugin.models import load_run
+    from engine.scoring import run_eval
 
     gt = fashion_csv.read_annotations(synthetic / "Annotations" / "test_gt.csv")
     gt = gt.of_category("skirt")  # evaluate refuses ground truth that has no prediction
@@ -144,8 +144,8 @@ class MirrorModel:
 
 @pytest.mark.parametrize("arch", ["cpm", "regression"])
 def test_flip_of_a_mirror_consistent_model_changes_nothing(arch):
-    from engine import registry
-    from engine.test_time import Ensemble, RunViews, planned_views, View
+    from engine.inference.test_time import Ensemble, planned_views, RunViews, View
+    from engine.plugin import registry
     cfg = {"input_size": 64, "box": "input", "names": SKIRT, "arch": arch, "category": "skirt"}
     codec = registry.get(arch).make_codec(cfg, len(SKIRT))
     images = np.random.default_rng(1).random((3, 64, 64, 3)).astype(np.float32)
@@ -170,7 +170,7 @@ def test_flip_end_to_end_writes_a_valid_submission(arch, tiny_skirt_runs, synthe
 
 
 def test_run_for_prefers_the_categorys_own_run():
-    from engine.predict import run_for
+    from engine.commands.predict import run_for
     runs = {"skirt": "a", "all": "b"}
     assert run_for("skirt", runs) == "a" and run_for("dress", runs) == "b"
     assert run_for("dress", {"skirt": "a"}) is None

@@ -10,8 +10,8 @@ import tensorflow as tf
 from tests.conftest import assert_one_line_error, run_cli, run_here
 from cpm.codec import belief_map_loss
 from data_tools import fashion_csv, pipeline, schema
-from engine import curriculum
-from engine.heatmaps import masked_mse, sum_keypoints
+from engine.plugin.heatmaps import masked_mse, sum_keypoints
+from engine.training import curriculum
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import keras
 
-from engine import models, presets
-from engine.test_time import View
+from engine.inference.test_time import View
+from engine.plugin import models, presets
 from simplebaseline.codec import make_codec
 from simplebaseline.model import build_model
 

@@ -34,7 +34,8 @@ def test_each_keypoint_is_carried_by_name(skirt_runs, run, category):
     shares answer as in the skirt model (the first stage exactly: later stages also see
     the fresh keypoints' maps), the others start fresh."""
     import keras
-    from engine import models, start_weights
+    from engine.plugin import models
+    from engine.training import start_weights
     source = skirt_runs / f"skirt-{run}"
     _, cfg, skirt_model, _ = models.load_run(source)
     names = list(schema.keypoint_names(category))

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from engine import strategy
+from engine.training import strategy
 from data_tools.errors import UsageError
 from tests.conftest import REPO, assert_one_line_error, cli_env, run_cli
 

@@ -256,7 +256,7 @@ def test_bad_arguments(tmp_path, bad):
 def test_a_set_from_an_older_generator_is_made_again(tmp_path, monkeypatch, capsys):
     """The default synthetic folder made by the generator before the shape model (no
     synthetic.json) is replaced on the next run, and says why; a current one is kept."""
-    from engine import data_source
+    from engine.runs import data_source
     monkeypatch.chdir(tmp_path)
     old = tmp_path / "data" / "synthetic-3"
     (old / "Annotations").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Test-time views and ensembles (engine/test_time.py): a view's answer lands in the run's
+"""Test-time views and ensembles (engine/inference/test_time.py): a view's answer lands in the run's
 own frame, maps are averaged where runs share a grid and points weighted by certainty
 where they do not, and evaluate / predict take --flip, --scales and several runs."""
 import json
@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import assert_one_line_error, run_cli, run_here
 from data_tools import schema
 from data_tools.errors import UsageError
-from engine import registry
-from engine.heatmaps import resample_matrix
-from engine.test_time import Ensemble, RunViews, View, show
+from engine.inference.test_time import Ensemble, RunViews, show, View
+from engine.plugin import registry
+from engine.plugin.heatmaps import resample_matrix
 
 SKIRT = list(schema.keypoint_names("skirt"))
 K = len(SKIRT)
@@ -132,7 +132,7 @@ def test_an_ensemble_of_runs_with_other_keypoints_is_refused():
 # --- the commands ------------------------------------------------------------------------
 def test_evaluate_with_flip_scales_and_an_ensemble(tiny_skirt_runs, tmp_path):
     runs = tiny_skirt_runs[0]
-    from engine import run_eval
+    from engine.scoring import run_eval
     alone = run_eval.evaluate_views([runs / "skirt-cpm"])
     own = json.loads((runs / "skirt-cpm" / "metrics.json").read_text())
     assert alone["ne"] == pytest.approx(own["ne"], abs=1e-9)  # one run alone: its own figure
@@ -155,7 +155,7 @@ def test_evaluate_with_flip_scales_and_an_ensemble(tiny_skirt_runs, tmp_path):
 
 def test_a_larger_scale_runs_the_model_on_a_larger_input(tiny_skirt_runs):
     """The tiny hourglass (64 px, inputs in multiples of 16) sees its 1.25 view on 80 px."""
-    from engine import test_time
+    from engine.inference import test_time
     run = test_time.load(tiny_skirt_runs[0] / "skirt-hourglass", scales=(1.0, 1.25))
     assert [(v.content, v.canvas) for v in run.views] == [(64, 64), (80, 80)]
     assert sorted(run.models) == [64, 80]

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine import registry
+from engine.plugin import registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
@@ -94,7 +94,7 @@ def test_joint_model_over_all_categories(arch, synthetic, tmp_path):
 
 def test_per_category_mean_shape(synthetic):
     from data_tools import fashion_csv, schema
-    from engine import run_eval
+    from engine.scoring import run_eval
     ann = fashion_csv.read_annotations(synthetic / "Annotations" / "train.csv")
     names = list(schema.keypoint_names("all"))
     layouts = run_eval.training_layout(ann, names, 64)

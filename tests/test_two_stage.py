@@ -8,8 +8,9 @@ import pytest
 
 from tests.conftest import assert_one_line_error, made_once, run_cli, run_here
 from data_tools import crops, fashion_csv, letterbox, metrics, pipeline, schema
-from engine import data_source, models
-from engine.codec import stage_arrays
+from engine.plugin import models
+from engine.plugin.codec import stage_arrays
+from engine.runs import data_source
 
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
@@ -43,7 +44,7 @@ def test_an_image_without_points_keeps_the_whole_image_and_one_point_a_minimum_b
 
 
 def test_a_first_stages_boxes_are_measured_against_the_truth_and_the_jitter():
-    from engine import two_stage
+    from engine.inference import two_stage
     truth = np.array([[0, 0, 100, 100]] * 4, np.float32)
     boxes = np.array([[0, 0, 100, 100], [10, 0, 110, 100], [0, 0, 120, 120], [3, 3, 98, 98]],
                      np.float32)
@@ -128,7 +129,7 @@ def second_stage(tiny_skirt_runs, synthetic, tmp_path_factory):
 
 
 def chain_by_hand(second, first, ann, batch_size=8):
-    """The two stages step by step, without engine/test_time.py or engine/two_stage.py:
+    """The two stages step by step, without engine/inference/test_time.py or engine/inference/two_stage.py:
     (N, K, 2) points in original pixels and the boxes."""
     def points(run_path, boxes=None):
         _, cfg, model, codec = models.load_run(run_path)
@@ -239,7 +240,7 @@ def test_compare_shows_the_two_stage_line_with_both_stages_flops(second_stage, t
 def test_export_of_a_second_stage_says_it_takes_crops(second_stage):
     """The JSON beside an exported second stage (`export.description`, what `run.py export`
     writes) says that its input is the first stage's crop, and how to make it."""
-    from engine import export
+    from engine.commands import export
     second, first = second_stage
     cfg = json.loads((second / "config.json").read_text())
     note = export.second_stage_note(cfg)["second_stage"]
@@ -251,7 +252,7 @@ def test_export_of_a_second_stage_says_it_takes_crops(second_stage):
 def test_any_method_can_be_a_second_stage_through_the_chain(tiny_skirt_runs, synthetic):
     """A regression run (points, no maps) on the crops of an hourglass's boxes: the layer
     carries its points back to original pixels as it does a heatmap run's."""
-    from engine import test_time
+    from engine.inference import test_time
     runs, _, _ = tiny_skirt_runs
     ann = fashion_csv.read_annotations(synthetic / "Annotations/train.csv").of_category("skirt")
     ann = ann.select(range(5))

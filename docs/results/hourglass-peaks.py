@@ -16,8 +16,10 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from data_tools import metrics, pipeline  # noqa: E402
-from engine import data_source, models, run_eval  # noqa: E402
-from engine.codec import stage_arrays  # noqa: E402
+from engine.plugin import models
+from engine.runs import data_source
+from engine.scoring import run_eval  # noqa: E402
+from engine.plugin.codec import stage_arrays  # noqa: E402
 
 FAR, SECOND, APART = 0.5, 0.5, 3
 

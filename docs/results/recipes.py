@@ -11,7 +11,7 @@ Training steps: each hourglass line's val NE over its seeds (its metrics.json), 
 training time of seeds 0 and 1, all trained at once in train_recipes.sh's three lanes
 (the plain lines' times from runs-timing/, the same runs trained again beside them).
 Test-time steps: what `run.py evaluate --run ... [--flip] [--scales ...]` reports
-(engine.run_eval.evaluate_views) on the same validation split, for every seed; its
+(engine.scoring.run_eval.evaluate_views) on the same validation split, for every seed; its
 images/s is timed after the first batch, so model building and tracing are left out.
 """
 import argparse
@@ -41,7 +41,7 @@ def training_seconds(run):
 def evaluate(runs, flip=False, scales=(1.0,)):
     """What `run.py evaluate --run RUN ... [--flip] [--scales S ...]` reports, with the
     run alone also through the test-time layer, so that its images/s is timed too."""
-    from engine import run_eval
+    from engine.scoring import run_eval
     return run_eval.evaluate_views([str(r) for r in runs], scales, flip)
 
 

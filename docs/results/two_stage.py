@@ -36,7 +36,7 @@ def run_name(category, suffix, seed):
 
 
 def forward_gflops(run):
-    from engine import models
+    from engine.plugin import models
     cfg = json.loads((run / "config.json").read_text())
     total = 0.0
     for config in [cfg] + ([json.loads((Path(cfg["first_stage"]) / "config.json").read_text())]
@@ -52,7 +52,8 @@ def gap_by_box(run):
     beyond the training jitter, the share of such images), scored point by point through
     the test-time layer, as `evaluate --run` does."""
     import numpy as np
-    from engine import data_source, test_time, two_stage
+    from engine.inference import test_time, two_stage
+    from engine.runs import data_source
     from data_tools import metrics
     cfg = json.loads((run / "config.json").read_text())
     _, val = data_source.split(cfg, data_source.load_annotations(cfg))
@@ -145,7 +146,7 @@ def main():
     args = parser.parse_args()
     import run
     run.import_tensorflow_quietly()
-    from engine import machine
+    from engine.training import machine
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures, text = {}, []

@@ -9,7 +9,7 @@ train_steps.sh):
     python docs/results/real/score.py --runs RUNS --sample SAMPLE --table steps --out docs/results/real/steps
 
 SAMPLE is the real sample's folder (its test-a/answers.csv is scored on). Every run is scored
-as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.evaluation.evaluate_runs)
+as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.commands.evaluate.evaluate_runs)
 with ANSWERS the dress rows of test-a/answers.csv (so that a --category all run is scored on
 the dresses too): predicted and written as a submission, then the official NE. A run already
 in OUT/figures.json, scored after it finished, is not scored again. A line's figure is the
@@ -101,13 +101,13 @@ def step_runs(runs, stem, seed, options):
 
 
 def training_seconds(run):
-    from engine.run_dir import RunDir
+    from engine.runs.run_dir import RunDir
     return sum(float(r["epoch_seconds"]) for r in RunDir(run).read_history())
 
 
 def pretraining_seconds(run):
     """The training time of the run a run started from (--weights RUN), else 0."""
-    from engine.run_dir import RunDir
+    from engine.runs.run_dir import RunDir
     source = RunDir(run).read_config().get("weights")
     if not source or not (Path(source) / "config.json").is_file():  # none, or a bare file
         return 0.0
@@ -125,8 +125,8 @@ def dress_answers(sample, scratch):
 
 def score(run, answers, data_dir, others=(), scales=(1.0,), flip=False, decode=None):
     """`run.py evaluate --run RUN [--run OTHER...] --gt ANSWERS` with its test-time options."""
-    from engine import evaluation
-    result = evaluation.evaluate_runs([str(run), *map(str, others)], str(answers), str(data_dir),
+    from engine.commands import evaluate
+    result = evaluate.evaluate_runs([str(run), *map(str, others)], str(answers), str(data_dir),
                                       scales, flip, decode)
     return {"ne": result["ne"], "beyond_half": result["beyond_half"], "pck": result["pck"],
             "ne_per_keypoint": result["ne_per_keypoint"],
@@ -139,7 +139,7 @@ def score(run, answers, data_dir, others=(), scales=(1.0,), flip=False, decode=N
 def model_calls(run_paths, views):
     """The model calls per image of a step, as the test-time layer counts them (both stages'
     for a second stage)."""
-    from engine import test_time
+    from engine.inference import test_time
     return test_time.load_ensemble([str(p) for p in run_paths], **views).model_calls
 
 
@@ -147,8 +147,8 @@ def two_stage_bound(run, answers, data_dir):
     """A second stage on test-A: its first stage's boxes against the true ones
     (two_stage.box_errors), and its NE on the true boxes."""
     from data_tools import fashion_csv, metrics
-    from engine import test_time, two_stage
-    from engine.run_dir import RunDir
+    from engine.inference import test_time, two_stage
+    from engine.runs.run_dir import RunDir
     cfg = RunDir(run).read_config()
     test = fashion_csv.read_annotations(answers, data_dir)
     chain = test_time.load_ensemble([str(run)])
@@ -166,15 +166,15 @@ def score_step(runs, stem, seed, options, answers, data_dir):
     views = {k: v for k, v in options.items() if k != "ensemble"}
     figures = dict(score(paths[0], answers, data_dir, paths[1:], **views),
                    model_calls=model_calls(paths, views))
-    from engine import two_stage
-    from engine.run_dir import RunDir
+    from engine.inference import two_stage
+    from engine.runs.run_dir import RunDir
     if two_stage.first_stage_of(RunDir(paths[0]).read_config()):
         figures.update(two_stage_bound(paths[0], answers, data_dir))
     return figures
 
 
 def mean_sd(values, digits=3):
-    from engine.compare import mean_sd as numbers
+    from engine.commands.compare import mean_sd as numbers
     count = sum(v is not None for v in values)
     mean, sd = numbers(values)
     if mean is None:

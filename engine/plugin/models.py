@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 
 from data_tools.errors import UsageError
-from engine import registry
-from engine.codec import stage_arrays
-from engine.run_dir import RunDir
+from engine.plugin import registry
+from engine.plugin.codec import stage_arrays
+from engine.runs.run_dir import RunDir
 
 
 # --- devices and precision --------------------------------------------------------------

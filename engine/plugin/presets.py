@@ -1,14 +1,14 @@
 """Presets: `tiny` for tests, `cpu` for a laptop, `paper` for the papers' sizes on a GPU.
 
 A preset here holds the training settings every method shares; each method's
-descriptor (engine/method.py) holds its own model's section of each preset.
+descriptor (engine/plugin/method.py) holds its own model's section of each preset.
 `resolve` merges the two and applies the user's overrides, so a model's
 `build_model(num_keypoints, cfg)` sees one flat dict.
 """
 import copy
 
 from data_tools.errors import UsageError
-from engine import registry
+from engine.plugin import registry
 
 PRESETS = {
     "tiny": {

@@ -110,7 +110,7 @@ def datasets(cfg, codec, train, val, shard=None, fast=False, weights=None, crops
 
     shard: (number of workers, this worker's index) in a multi-worker run, where each
     worker reads its own share of the training and validation images; the evaluation
-    set is whole on every worker. weights: per training image (engine/curriculum.py).
+    set is whole on every worker. weights: per training image (engine/training/curriculum.py).
     crops: a second stage's boxes (engine/two_stage.Crops): training and validation read
     the crops around the annotated points (training's jittered), evaluation the first
     stage's, so that the scores are end to end.

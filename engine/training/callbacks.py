@@ -17,8 +17,8 @@ import keras
 import numpy as np
 
 from data_tools.metrics import fmt
-from engine import interrupts
-from engine.console import epoch_line
+from engine.training import interrupts
+from engine.training.console import epoch_line
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -29,7 +29,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.evaluate = evaluate        # () -> metrics dict with ne, ne_per_stage
         self.draw = draw                # (epoch, metrics) -> the picture's path
         self.board = board              # a board.StageBoard, or None
-        self.curriculum = curriculum    # an engine.curriculum.Curriculum, or None
+        self.curriculum = curriculum    # an engine.training.curriculum.Curriculum, or None
         self.history = history          # rows so far (resume keeps them)
         self.state = state              # {"epoch", "best_ne", "best_epoch"}
         self.train_images = train_images

@@ -16,7 +16,7 @@ with the epoch's final weights, in inference mode: not the loss of the epoch's a
 batches, which changed as the weights did.
 
 The weights live in a tf.Variable that the training set's map reads, and the training
-set is a finite one that Keras iterates afresh each epoch (engine/training.py): every
+set is a finite one that Keras iterates afresh each epoch (engine/training/loop.py): every
 element of an epoch is made after the previous epoch's update, so a seed's epochs are
 the same from one run to the next. Each epoch's losses are written to
 checkpoints/curriculum.csv (one column per epoch) before state.json names the epoch, so
@@ -29,8 +29,8 @@ import numpy as np
 
 from data_tools import atomic, pipeline
 from data_tools.errors import UsageError
-from engine import data_source
-from engine.codec import stage_arrays
+from engine.plugin.codec import stage_arrays
+from engine.runs import data_source
 
 TIERS = (0.3, 0.4, 0.3)  # easy, medium and hard shares of the images, by rank
 HARD_START, HARD_END = 0.5, 1.5  # the hard tier's weight at the second and the last epoch
@@ -61,7 +61,7 @@ class Curriculum:
 
     train: the training Annotations, in the order the pipeline indexes them;
     predictor: the model's predict_on_batch (a LocalPredictor); boxes: a second stage's
-    training crops (engine/two_stage.py), unjittered.
+    training crops (engine/inference/two_stage.py), unjittered.
     """
 
     def __init__(self, cfg, codec, train, predictor, run, boxes=None):

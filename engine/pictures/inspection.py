@@ -11,9 +11,10 @@ import json
 import numpy as np
 
 from data_tools import atomic, metrics, pipeline
-from engine import pictures, registry
-from engine.predictions import collect as collect_points
-from engine.codec import stage_arrays
+from engine.inference.predictions import collect as collect_points
+from engine.pictures import draw
+from engine.plugin import registry
+from engine.plugin.codec import stage_arrays
 
 
 def collect(predictor, codec, meta_ds):
@@ -82,7 +83,7 @@ def worst(folder, cfg, codec, figures, val, count, stem="worst"):
                                 stage_label=stage_noun, row_labels=labels,
                                 shown=pipeline.own_mask([val.categories[figures["indices"][n]]
                                                          for n in order], names))
-    curve = pictures.error_per_stage(folder / f"{stem}_per_stage.png",
+    curve = draw.error_per_stage(folder / f"{stem}_per_stage.png",
                                      [r["ne_per_stage"] for r in rows],
                                      [r["image_id"].split("/")[-1] for r in rows], stage_noun,
                                      title=f"NE per {stage_noun} of the worst images")

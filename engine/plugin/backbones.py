@@ -72,7 +72,7 @@ def _check_input(inputs):
 
 def _weights_arg(cfg):
     """keras.applications' `weights`: "imagenet", or None (a run's own weights, --weights
-    RUN, are loaded into the whole model by engine/start_weights.py)."""
+    RUN, are loaded into the whole model by engine/training/start_weights.py)."""
     return "imagenet" if str(cfg.get("weights", "imagenet")).lower() == "imagenet" else None
 
 

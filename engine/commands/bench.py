@@ -28,8 +28,8 @@ import numpy as np
 
 from data_tools import atomic, schema
 from data_tools.errors import UsageError
-from engine import models, presets, registry
-from engine.machine import backend, describe, gpu_name, slow_bfloat16
+from engine.plugin import models, presets, registry
+from engine.training.machine import backend, describe, gpu_name, slow_bfloat16
 
 WARMUP_STEPS = 3  # compilation and autotuning happen here, outside the timing
 MATMUL_SIZE = {"gpu": 8192, "cpu": 1024}
@@ -130,7 +130,7 @@ def pipeline_rates(cfg, category, data_dir, steps, rounds=ROUNDS):
     --fast, without augmentation, and from the HDF5 cache.
     """
     import os
-    from engine import data_source
+    from engine.runs import data_source
     from data_tools import pipeline
     from data_tools.augment_settings import AUGMENTERS
 

@@ -14,7 +14,7 @@
 With one run, no flip and scale 1 this is exactly the run's own prediction: the images
 are not resized, the canvas is the model's input and the answer is its last stage.
 
-A second stage (engine/two_stage.py) is a Chain: its first stage's ensemble, with the same
+A second stage (engine/inference/two_stage.py) is a Chain: its first stage's ensemble, with the same
 views, predicts the whole images, the boxes around those points are cropped, and the second
 stage's ensemble predicts the crops. `predict` and `evaluate --run` both call
 `load_ensemble(...).predict(images)`, whichever of the two it gives.
@@ -26,9 +26,11 @@ import numpy as np
 
 from data_tools import letterbox, pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, two_stage
-from engine.predictions import collect
-from engine.codec import stage_arrays
+from engine.inference import two_stage
+from engine.inference.predictions import collect
+from engine.plugin import models
+from engine.plugin.codec import stage_arrays
+from engine.runs import data_source
 
 MIN_VIEW_SIDE = 32  # a scale that shrinks the input below this is refused
 CANVAS_STEP, CANVAS_TRIES = 4, 16  # larger canvases tried for a scale above 1
@@ -193,7 +195,7 @@ class Ensemble:
         return xy.astype(np.float32), certainty.astype(np.float32)
 
     def predict(self, ann, batch_size, boxes=None, progress=None):
-        """engine.predictions.collect's figures (points in original pixels, one merged "stage") of the
+        """engine.inference.predictions.collect's figures (points in original pixels, one merged "stage") of the
         images of `ann`, whole or, with `boxes` (N, 4), their crops; `progress(n)` is told
         after each batch of n images."""
         augmenter = "tf" if boxes is not None else data_source.augmenter_of(self.runs[0].cfg)

@@ -4,8 +4,10 @@ validation batches with their meta). evaluate, visualize and compare load a run 
 export reads its split here."""
 import dataclasses
 
-from engine import data_source, models, test_time, two_stage
-from engine.run_dir import RunDir
+from engine.inference import test_time, two_stage
+from engine.plugin import models
+from engine.runs import data_source
+from engine.runs.run_dir import RunDir
 
 
 @dataclasses.dataclass

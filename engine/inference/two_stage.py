@@ -8,7 +8,7 @@ whole image, a second run, trained on garment crops, finds the keypoints in that
                               → its crop → the second run → original pixels
 
 The second run's config records its first (`first_stage`, the folder), so `evaluate --run`,
-`predict --run` and the pictures chain the two by themselves (engine/test_time.py's Chain).
+`predict --run` and the pictures chain the two by themselves (engine/inference/test_time.py's Chain).
 A first stage is a one-stage run of the same category and keypoints, trained on the same
 data and split, so that the validation images are unseen by both stages.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from data_tools import crops, letterbox, metrics, pipeline
 from data_tools.errors import UsageError
-from engine.run_dir import RunDir
+from engine.runs.run_dir import RunDir
 
 # margin: of the box's side, on every side; shift: of its side, each axis; scale: its side's
 # factor. The shift and scale are the training jitter, on top of the run's augmentation.
@@ -78,7 +78,7 @@ def gt_boxes(cfg, ann):
 
 
 def predicted_boxes(prediction, ann, margin):
-    """(boxes, clipped) around a first stage's points (engine.predictions.collect's figures) of every
+    """(boxes, clipped) around a first stage's points (engine.inference.predictions.collect's figures) of every
     image of `ann`; an image the first stage could not read keeps its whole image."""
     points = np.full((len(ann), len(prediction["stage_xy"][-1][0]), 2), np.nan, np.float32)
     points[prediction["indices"]] = prediction["stage_xy"][-1]

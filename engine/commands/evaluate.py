@@ -6,7 +6,7 @@ import numpy as np
 
 from data_tools import fashion_csv, letterbox, metrics, schema
 from data_tools.errors import DataError, UsageError
-from engine.score_report import report_lines, write_json
+from engine.scoring.score_report import report_lines, write_json
 
 
 def covered(pred_ann, gt_ann):
@@ -89,8 +89,10 @@ def evaluate_runs(run_paths, gt_path, data_dir=None, scales=(1.0,), flip=False, 
     would (each category by its run or ensemble, with the test-time views), written as a
     submission and scored as `evaluate --pred` would, beside each run's mean shape."""
     import tempfile
-    from engine import predict, run_eval, test_time  # TensorFlow: only to score runs
-    from engine.run_dir import RunDir
+    from engine.commands import predict
+    from engine.scoring import run_eval
+    from engine.inference import test_time  # TensorFlow: only to score runs
+    from engine.runs.run_dir import RunDir
     runs = predict.read_runs(run_paths)
     test = predict.annotations(*predict.from_test_csv(gt_path, data_dir, None), gt_path)
     test, xy = predict.predict_rows(test, runs, batch_size, scales, flip, decode, gt_path)
@@ -118,7 +120,7 @@ def main(args):
         result = evaluate_runs(args.run, args.gt, args.data_dir, args.scales, args.flip,
                                args.decode)
     elif args.run:
-        from engine import run_eval  # TensorFlow: imported only to score a run
+        from engine.scoring import run_eval  # TensorFlow: imported only to score a run
         if views:
             result = run_eval.evaluate_views(args.run, args.scales, args.flip, args.decode)
         else:

@@ -2,7 +2,7 @@
 import numpy as np
 
 from data_tools import letterbox
-from engine.codec import stage_arrays
+from engine.plugin.codec import stage_arrays
 
 
 def to_original(xy, transforms):

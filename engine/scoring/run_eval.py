@@ -9,11 +9,13 @@ import numpy as np
 
 from data_tools import letterbox, metrics, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine import data_source, models, registry, test_time, trained_run, two_stage
-from engine.codec import stage_arrays
-from engine.predict import run_for
-from engine.predictions import predict, to_original  # noqa: F401 (callers use them here)
-from engine.run_dir import RunDir
+from engine.commands.predict import run_for
+from engine.inference import test_time, two_stage
+from engine.plugin import models, registry
+from engine.plugin.codec import stage_arrays
+from engine.runs import data_source, trained_run
+from engine.inference.predictions import predict, to_original  # noqa: F401 (callers use them here)
+from engine.runs.run_dir import RunDir
 
 PICTURE_IMAGES = 4
 
@@ -141,9 +143,9 @@ WORST_IMAGES = 4  # in the worst.png a run writes at its end
 
 def make_worst(predictor, codec, cfg, run, meta_ds, val):
     """A function that writes RUN/worst.png, worst_per_stage.png and worst.json: the
-    validation images of largest NE, stage by stage (engine/inspection.py)."""
+    validation images of largest NE, stage by stage (engine/pictures/inspection.py)."""
     def write():
-        from engine import inspection
+        from engine.pictures import inspection
         figures = inspection.collect(predictor, codec, meta_ds)
         return inspection.worst(run.path, cfg, codec, figures, val, WORST_IMAGES)[0]
     return write
@@ -196,7 +198,7 @@ def mean_shape_on(runs, gt):
 
 def evaluate_views(run_paths, scales=(1.0,), flip=False, decode=None):
     """The validation figures of one run or an ensemble of runs through its test-time
-    views (engine/test_time.py); metrics.json and the pictures are left as they are.
+    views (engine/inference/test_time.py); metrics.json and the pictures are left as they are.
 
     An ensemble's runs must be of one category and one data split: each is scored on the
     images none of them trained on.

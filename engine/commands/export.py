@@ -21,9 +21,10 @@ import numpy as np
 
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import data_source, models, trained_run
-from engine.score_report import write_json
-from engine.quiet import native_stderr_off
+from engine.commands.quiet import native_stderr_off
+from engine.plugin import models
+from engine.runs import data_source, trained_run
+from engine.scoring.score_report import write_json
 
 # --format → (Keras' export format, the file's suffix, the packages it needs: pip names by
 # import name). SavedModel is a folder.

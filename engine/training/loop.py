@@ -19,12 +19,14 @@ from pathlib import Path
 
 from data_tools import pipeline, schema
 from data_tools.errors import UsageError
-from engine import data_source, models, presets, run_eval, start_weights, test_time, two_stage
-from engine import machine as machine_lib
-from engine.score_report import report_lines
-from engine import strategy as strategy_lib
-from engine.method import OPTIONS
-from engine.run_dir import RunDir, fresh_path, run_name
+from engine.inference import test_time, two_stage
+from engine.plugin import models, presets
+from engine.plugin.method import OPTIONS
+from engine.runs import data_source
+from engine.runs.run_dir import fresh_path, run_name, RunDir
+from engine.scoring import run_eval
+from engine.scoring.score_report import report_lines
+from engine.training import machine as machine_lib, start_weights, strategy as strategy_lib
 
 
 @dataclasses.dataclass
@@ -215,7 +217,7 @@ def run_training(options, placement, run, source, cfg, start=None):
     predictor = models.LocalPredictor(model)
     curriculum = None
     if cfg.get("curriculum"):
-        from engine.curriculum import Curriculum
+        from engine.training.curriculum import Curriculum
         curriculum = Curriculum(cfg, codec, train, predictor, run,
                                 boxes=crops.train if crops else None)
         curriculum.resume(state["epoch"])
@@ -224,9 +226,9 @@ def run_training(options, placement, run, source, cfg, start=None):
         weights=curriculum.weights if curriculum else None, crops=crops)
     evaluate = run_eval.make_evaluator(cfg, predictor, codec, train, val, meta_ds)
     draw = run_eval.make_drawer(predictor, codec, cfg, run, meta_ds, val, crops)
-    from engine.board import StageBoard
-    from engine.callbacks import EpochEnd
-    from engine.console import EpochBar
+    from engine.training.board import StageBoard
+    from engine.training.callbacks import EpochEnd
+    from engine.training.console import EpochBar
     steps = math.ceil(len(train) / cfg["batch_size"])
     board = StageBoard(run.tensorboard)
     epoch_end = EpochEnd(run, evaluate, draw, history, state, len(train), cfg["batch_size"],
@@ -261,7 +263,7 @@ def run_training(options, placement, run, source, cfg, start=None):
                 model.fit(fit_data, epochs=cfg["epochs"], steps_per_epoch=fit_steps,
                           validation_data=validation, validation_steps=validation_steps,
                           initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False,
-                          verbose=0)  # engine/console.py prints instead
+                          verbose=0)  # engine/training/console.py prints instead
     board.close()
     if epoch_end.nan_epoch is not None:
         kept = (f"the checkpoints of epoch {state['epoch']} are kept in {source.checkpoints}"

@@ -1,7 +1,7 @@
 """The methods this package trains: one package each, listed on one line.
 
 Adding a method is a folder with model.py, codec.py and a METHOD descriptor in its
-__init__.py (engine/method.py), plus its name on the METHODS line below. Nothing else
+__init__.py (engine/plugin/method.py), plus its name on the METHODS line below. Nothing else
 in the engine or in run.py names a method.
 """
 import importlib
@@ -10,7 +10,7 @@ METHODS = ("cpm", "hourglass", "regression", "simplebaseline")
 
 
 def get(name):
-    """The descriptor of method `name` (engine.method.Method)."""
+    """The descriptor of method `name` (engine.plugin.method.Method)."""
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; the methods are {', '.join(METHODS)}")
     method = importlib.import_module(name).METHOD

@@ -1,6 +1,6 @@
 """`run.py compare`: every method side by side on one category, over several seeds.
 
-    RUNS_DIR/<category>-<method>[-<variant>][-seed<i>] for each method of engine/registry.py,
+    RUNS_DIR/<category>-<method>[-<variant>][-seed<i>] for each method of engine/plugin/registry.py,
     each of its variants (regression's RLE), each name of --lines (runs trained with that
     --name: another input size, a second stage) and each seed index i < --seeds
                                    (with --train, the missing ones are trained, but --lines)
@@ -24,9 +24,12 @@ import numpy as np
 
 from data_tools import atomic, letterbox, metrics, pipeline
 from data_tools.errors import DataError, UsageError
-from engine import data_source, machine, models, pictures, presets, registry
-from engine import run_eval, trained_run, training
-from engine.run_dir import RunDir, run_name
+from engine.pictures import draw
+from engine.plugin import models, presets, registry
+from engine.runs import data_source, trained_run
+from engine.runs.run_dir import run_name, RunDir
+from engine.scoring import run_eval
+from engine.training import loop, machine
 
 # Runs are comparable only if they saw the same images, split the same way, at the same sizes.
 MUST_AGREE = ("data_fingerprint", "split_rule", "val_fraction", "preset")
@@ -43,7 +46,7 @@ class Entry:
     """One line of the comparison: a method as its preset trains it, or one of its variants."""
     arch: str
     variant: str = None
-    options: tuple = ()  # (option, value) pairs for training.Options, e.g. (("loss", "rle"),)
+    options: tuple = ()  # (option, value) pairs for loop.Options, e.g. (("loss", "rle"),)
     extra: bool = False  # a --lines name: shown where its runs exist, never trained here
 
     @property
@@ -179,9 +182,9 @@ def train_missing(runs, args, reference, data_dir):
     for entry, seeds in runs.items():
         for i in [i for i, run in enumerate(seeds) if run is None and not entry.extra]:
             print(f"compare: training {entry.run_name(args.category, i)} (no run yet)", flush=True)
-            options = training.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
+            options = loop.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
                                        **dict(entry.options), **settings)
-            code = training.train(options)
+            code = loop.train(options)
             keras.backend.clear_session()  # the next model starts from a clean graph
             if code:
                 return code
@@ -581,7 +584,7 @@ def draw_ne_per_keypoint(path, scored, baseline):
     ax.set_title("Normalized Error per keypoint")
     ax.legend()
     fig.tight_layout()
-    pictures.save_figure(fig, path)
+    draw.save_figure(fig, path)
 
 
 def draw_pck(path, scored, baseline):
@@ -600,7 +603,7 @@ def draw_pck(path, scored, baseline):
     ax.legend(loc="upper left")
     ax.set_title("PCK on the validation split (bands: ± sd over seeds)")
     fig.tight_layout()
-    pictures.save_figure(fig, path)
+    draw.save_figure(fig, path)
 
 
 def draw_ne_per_stage(path, scored, baseline):
@@ -622,7 +625,7 @@ def draw_ne_per_stage(path, scored, baseline):
     ax.legend()
     ax.set_title("What each stage adds")
     fig.tight_layout()
-    pictures.save_figure(fig, path)
+    draw.save_figure(fig, path)
 
 
 def pick_image(gt):
@@ -645,9 +648,9 @@ def draw_predictions(path, scored, val):
     ax.set_axis_off()
     shown = (gt[n, :, 2] >= 0) & own
     visible, occluded = shown & (gt[n, :, 2] == 1), shown & (gt[n, :, 2] == 0)
-    ax.scatter(*gt[n, visible, :2].T, s=70, c=pictures.GT_COLOR, edgecolors="black",
+    ax.scatter(*gt[n, visible, :2].T, s=70, c=draw.GT_COLOR, edgecolors="black",
                label="ground truth (visible)", zorder=3)
-    ax.scatter(*gt[n, occluded, :2].T, s=70, facecolors="none", edgecolors=pictures.GT_COLOR,
+    ax.scatter(*gt[n, occluded, :2].T, s=70, facecolors="none", edgecolors=draw.GT_COLOR,
                linewidths=1.5, label="ground truth (occluded)", zorder=3)
     for label, summary in scored.items():
         run = summary["seeds"][0]
@@ -660,4 +663,4 @@ def draw_predictions(path, scored, val):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     ax.set_title(f"{val.image_ids[index]} (original pixels)", fontsize=9)
     fig.tight_layout()
-    pictures.save_figure(fig, path)
+    draw.save_figure(fig, path)

@@ -1,5 +1,5 @@
 """`run.py visualize --run RUN --image IMG`: what a trained run sees in any image;
-`--keypoint NAME` and `--worst N` look at its validation images (engine/inspection.py).
+`--keypoint NAME` and `--worst N` look at its validation images (engine/pictures/inspection.py).
 
 The image is read as a viewer shows it, as `predict --images` reads photos (EXIF
 orientation applied, transparency on white: data_tools/photos.py), and letterboxed by OpenCV.
@@ -12,9 +12,10 @@ import numpy as np
 
 from data_tools import crops, letterbox, metrics, photos
 from data_tools.errors import DataError, UsageError
-from engine import models, registry, two_stage
-from engine.codec import stage_arrays
-from engine.run_dir import RunDir
+from engine.inference import two_stage
+from engine.plugin import models, registry
+from engine.plugin.codec import stage_arrays
+from engine.runs.run_dir import RunDir
 
 
 def main(args):
@@ -54,7 +55,7 @@ def main(args):
 def first_stage_box(cfg, original):
     """A second stage's box on the photo, from its first stage's points, and the pictures'
     context: the letterboxed photo with the box drawn in its pixels."""
-    from engine import test_time
+    from engine.inference import test_time
     first = test_time.load_ensemble([cfg["first_stage"]])
     pixels, transform = letterbox.letterbox(original, first.side)
     xy, _ = first.points(pixels[None] / np.float32(255))
@@ -68,7 +69,8 @@ def first_stage_box(cfg, original):
 
 def inspect_validation(args):
     """--keypoint NAME or --worst N, on the run's validation images."""
-    from engine import inspection, trained_run
+    from engine.pictures import inspection
+    from engine.runs import trained_run
     if args.worst is not None and args.worst < 1 or args.images < 1:
         raise UsageError("--worst and --images must be at least 1")
     cfg = RunDir(args.run).read_config()

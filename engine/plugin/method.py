@@ -2,8 +2,8 @@
 
 A method is a folder (cpm/, hourglass/, ...) with
     model.py   build_model(num_keypoints, cfg) -> keras.Model, one output per stage
-    codec.py   make_codec(cfg, num_keypoints) -> an engine.codec.Codec
-    __init__.py  METHOD = Method(...), which engine/registry.py reads.
+    codec.py   make_codec(cfg, num_keypoints) -> an engine.plugin.codec.Codec
+    __init__.py  METHOD = Method(...), which engine/plugin/registry.py reads.
 
 The engine learns everything else about a method from the descriptor: the sizes of
 its model in each preset, the command-line options that apply to it, what its stages
@@ -27,7 +27,7 @@ class Method:
     label:      how reports name it ("stacked hourglass").
     stage_noun: what one of its outputs is called in pictures and reports ("stage", "stack").
     presets:    {"tiny": {...}, "cpu": {...}, "paper": {...}}: its model's config keys per
-                preset, merged over the preset's shared keys (engine/presets.py).
+                preset, merged over the preset's shared keys (engine/plugin/presets.py).
     options:    {option: config key} for the options of OPTIONS that apply to it, e.g.
                 {"stages": "stacks"}: `--stages 4` sets cfg["stacks"]. Any other is refused.
     backbones:  the --backbone values it takes (empty if it takes no --backbone).

@@ -54,7 +54,7 @@ def mirror_points(xy, size, permutation):
 
 
 def to_frame(xy, view, side):
-    """Points in the canvas pixels of a test-time view (engine.test_time.View) → the pixels
+    """Points in the canvas pixels of a test-time view (engine.inference.test_time.View) → the pixels
     of the run's own `side` px frame (pixel centres at integers, as everywhere); a mirrored
     view's points stay mirrored."""
     return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
@@ -124,7 +124,7 @@ class Codec(abc.ABC):
         keypoints. Elementwise ops and reductions only, which every converter takes."""
         raise NotImplementedError(f"{type(self).__name__} has no graph decoding")
 
-    # --- test-time views and ensembles (engine/test_time.py) -----------------------------
+    # --- test-time views and ensembles (engine/inference/test_time.py) -----------------------------
     def view_answer(self, outputs, view, permutation, side):
         """The last stage's answer to a test-time view, in the frame of the run's own
         `side` px input with the view's mirror undone, as an array that can be averaged
@@ -160,23 +160,23 @@ class Codec(abc.ABC):
         images uint8 (N, S, S, 3); gt float32 (N, K, 3) in input pixels, or None; names (K,);
         shown: bool (N, K), the keypoints to draw (a joint model's other categories are
         hidden), or None for all; context: a second stage's whole images and boxes
-        (pictures.stage_grid); row_labels: one string per image. Here: one tile per stage
+        (draw.stage_grid); row_labels: one string per image. Here: one tile per stage
         with that stage's points. Heatmap codecs draw each stage's maps instead.
         """
-        from engine import pictures
+        from engine.pictures import draw
         stage_xy = [hide_unshown(xy, shown) for xy, _ in self.decode_stages(outputs)]
-        return pictures.points_grid(path, images, stage_xy, gt, names, title=title,
+        return draw.points_grid(path, images, stage_xy, gt, names, title=title,
                                     stage_label=stage_label, context=context,
                                     row_labels=row_labels)
 
     def draw_keypoint_stages(self, path, images, outputs, gt, k, name, *, title=None,
                              stage_label="stage", row_labels=None):
-        """Keypoint k through the stages of a batch (pictures.keypoint_stages), written to
+        """Keypoint k through the stages of a batch (draw.keypoint_stages), written to
         `path`: gt (N, K, 3) in input pixels or None. Here: each stage's point; heatmap
         codecs add the keypoint's map."""
-        from engine import pictures
+        from engine.pictures import draw
         stage_xy = [xy[:, k] for xy, _ in self.decode_stages(outputs)]
-        return pictures.keypoint_stages(path, images, self.keypoint_maps(outputs, k), stage_xy,
+        return draw.keypoint_stages(path, images, self.keypoint_maps(outputs, k), stage_xy,
                                         None if gt is None else np.asarray(gt)[:, k], name,
                                         title=title, stage_label=stage_label,
                                         row_labels=row_labels)

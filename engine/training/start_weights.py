@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.errors import UsageError
-from engine import models, registry
-from engine.run_dir import RunDir
+from engine.plugin import models, registry
+from engine.runs.run_dir import RunDir
 
 FROM_SCRATCH = ("imagenet", "none")  # the --weights values that name no run
 # Config keys that shape a model besides its method's own preset keys.

@@ -1,7 +1,7 @@
 """`run.py predict`: keypoints of new images from trained runs, as a FashionAI submission.
 
     test.csv rows (or a folder of images) → each row to the run(s) of its category, else
-    to a run trained on `all` → tf.data (letterbox) → engine/test_time.py (the model, and
+    to a run trained on `all` → tf.data (letterbox) → engine/inference/test_time.py (the model, and
     with --flip, --scales or several runs of one category, their views merged; a second
     stage's first stage first, then the crops) → original pixels → SUB.csv
 
@@ -18,8 +18,9 @@ import numpy as np
 
 from data_tools import fashion_csv, letterbox, photos, pipeline, progress, schema
 from data_tools.errors import DataError, UsageError
-from engine import pictures, test_time
-from engine.run_dir import RunDir
+from engine.inference import test_time
+from engine.pictures import draw
+from engine.runs.run_dir import RunDir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -27,7 +28,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # --- runs -----------------------------------------------------------------------------
 def read_runs(paths):
     """{category: (run folder, ...)} of the given runs, checked before any model is built:
-    several runs of one category are an ensemble (engine/test_time.py)."""
+    several runs of one category are an ensemble (engine/inference/test_time.py)."""
     runs = {}
     for path in paths:
         run = RunDir(path)
@@ -181,14 +182,14 @@ def pictures_dir(out):
     return out.with_name(f"{out.stem}_pictures")
 
 
-def draw(folder, ann, xy, ids):
+def draw_submission(folder, ann, xy, ids):
     """One PNG per image: the image (as a viewer shows it) with its category's predicted
     keypoints, named after the image's id in `ids`."""
     for n, image_id in enumerate(progress.wrap(ids, len(ids), "draw")):
         names = schema.keypoint_names(ann.categories[n])
         points = xy[n, schema.keypoint_indices(ann.categories[n])]
         image = letterbox.read_image(ann.image_path(n))
-        pictures.points_grid(folder / Path(fashion_csv.id_path(image_id)).with_suffix(".png"),
+        draw.points_grid(folder / Path(fashion_csv.id_path(image_id)).with_suffix(".png"),
                              image, [points[None]],
                              None, names, title=f"{ann.categories[n]} · {image_id}",
                              stage_label="prediction")
@@ -231,7 +232,7 @@ def main(args):
         fashion_csv.write_submission(args.out, names, ann.categories, xy)
         if args.draw:
             folder = pictures_dir(args.out)
-            draw(folder, ann, xy, names)
+            draw_submission(folder, ann, xy, names)
             print(f"wrote {len(ann)} picture(s) to {folder}")
     print(f"wrote {len(ann)} rows to {args.out}")
     return 0

@@ -18,7 +18,7 @@ import abc
 import numpy as np
 from keras import ops
 
-from engine.codec import Codec, hide_unshown, stage_arrays
+from engine.plugin.codec import Codec, hide_unshown, stage_arrays
 
 ABSENT = -1.0  # the value of every cell of a map whose keypoint has no target (masked_mse)
 
@@ -413,7 +413,7 @@ class HeatmapCodec(Codec):
                     stage_label="stage", shown=None, context=None, row_labels=None):
         """One tile per stage with its maps (all keypoints over the image), then the target
         maps (with `gt`), then the last stage's points."""
-        from engine import pictures
+        from engine.pictures import draw
         maps = self.stage_maps(outputs)
         xy = hide_unshown(self.decode(outputs)[0], shown)
         gt_maps = None
@@ -423,7 +423,7 @@ class HeatmapCodec(Codec):
             # A sentinel below 0 (a map with no target) is drawn as an empty map.
             gt_maps = np.stack([np.maximum(np.asarray(self.targets(points)), 0)
                                 for points in np.asarray(gt, np.float32)])
-        return pictures.stage_grid(path, images, maps, gt_maps, xy, gt, names, title=title,
+        return draw.stage_grid(path, images, maps, gt_maps, xy, gt, names, title=title,
                                    stage_label=stage_label, context=context,
                                    row_labels=row_labels)
 
@@ -432,9 +432,9 @@ class HeatmapCodec(Codec):
 
     def draw_keypoints(self, path, image, outputs, names, title=None):
         """Each keypoint's last-stage map over the image, with the decoded point."""
-        from engine import pictures
+        from engine.pictures import draw
         xy, _ = self.decode(outputs)
-        return pictures.keypoint_panel(path, image, self.stage_maps(outputs)[-1][0], names,
+        return draw.keypoint_panel(path, image, self.stage_maps(outputs)[-1][0], names,
                                        pred_xy=xy[0], title=title)
 
 
