@@ -313,8 +313,8 @@ def dispatch(args):
     if args.verb == "export":
         from engine.commands import export
         return export.main(args)
-    from engine.training import loop
-    return loop.main(args)
+    from engine.commands import train
+    return train.main(args)
 
 
 def import_tensorflow_quietly():

@@ -152,7 +152,7 @@ def test_stage_grid_six_stages_two_images(tmp_path):
     gt_maps = np.repeat(_gaussian_maps(0.8, softmax=True)[None], 2, axis=0)
     pred = _gt(2)[..., :2] + 1.5
     out = draw.stage_grid(path, np.stack([_image(0), _image(1)]), stages, gt_maps, pred,
-                              _gt(2), NAMES, title="epoch 3 · val NE 0.123")
+                          _gt(2), NAMES, title="epoch 3 · val NE 0.123")
     assert out == path and path.is_file()
     img, rows, cols = _tiles(path)
     assert len(rows) == 2
@@ -167,9 +167,9 @@ def test_stage_grid_six_stages_two_images(tmp_path):
 def test_stage_grid_without_gt_maps_and_fewer_stages(tmp_path):
     images = np.stack([_image(0), _image(1)])
     p6 = draw.stage_grid(tmp_path / "six.png", images, _stages(2), None, _gt(2)[..., :2],
-                             _gt(2), NAMES, stage_label="stack")
+                         _gt(2), NAMES, stage_label="stack")
     p3 = draw.stage_grid(tmp_path / "three.png", images, _stages(2, 3), None,
-                             _gt(2)[..., :2], _gt(2), NAMES, stage_label="stack")
+                         _gt(2)[..., :2], _gt(2), NAMES, stage_label="stack")
     img6, rows6, cols6 = _tiles(p6)
     img3, rows3, cols3 = _tiles(p3)
     assert (len(rows6), len(cols6)) == (2, 7)   # 6 stacks + keypoints
@@ -181,11 +181,11 @@ def test_stage_grid_without_gt_maps_and_fewer_stages(tmp_path):
 def test_stage_grid_accepts_one_unbatched_image_and_caps_rows(tmp_path):
     stages = [s[0] for s in _stages(1)]
     path = draw.stage_grid(tmp_path / "one.png", _image(), stages, None, _gt(1)[0, :, :2],
-                               _gt(1)[0], NAMES)
+                           _gt(1)[0], NAMES)
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (1, 7)
     many = draw.stage_grid(tmp_path / "many.png", np.stack([_image(i) for i in range(5)]),
-                               _stages(5, 2), None, None, None, NAMES, max_images=3)
+                           _stages(5, 2), None, None, None, NAMES, max_images=3)
     _, rows, cols = _tiles(many)
     assert (len(rows), len(cols)) == (3, 3)
 
@@ -193,7 +193,7 @@ def test_stage_grid_accepts_one_unbatched_image_and_caps_rows(tmp_path):
 def test_stage_grid_rejects_names_that_do_not_match(tmp_path):
     with pytest.raises(ValueError, match="names"):
         draw.stage_grid(tmp_path / "bad.png", _image()[None], _stages(1), None, None,
-                            None, NAMES[:3])
+                        None, NAMES[:3])
     assert not (tmp_path / "bad.png").exists()
 
 
@@ -211,7 +211,7 @@ def test_points_grid_one_tile_per_stage(tmp_path):
     gt = _gt(2)
     stage_xy = [gt[..., :2] + d for d in (8.0, 3.0, 1.0)]
     out = draw.points_grid(path, np.stack([_image(0), _image(1)]), stage_xy, gt, NAMES,
-                               title="epoch 1")
+                           title="epoch 1")
     assert out == path
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (2, 3)
@@ -268,7 +268,7 @@ def test_full_size_grid_is_small(tmp_path):
     xy = np.array([((c + 0.5) * 8, (r + 0.5) * 8) for r, c in cells], float)
     gt = np.repeat(np.concatenate([xy, np.ones((K, 1))], 1)[None], n, axis=0)
     path = draw.stage_grid(tmp_path / "big.png", images, stages, gt_maps, gt[..., :2] + 2,
-                               gt, NAMES, title="epoch 60 · val NE 0.05")
+                           gt, NAMES, title="epoch 60 · val NE 0.05")
     _, rows, cols = _tiles(path)
     assert (len(rows), len(cols)) == (4, 8)
     assert os.path.getsize(path) < 2_000_000
@@ -277,7 +277,7 @@ def test_full_size_grid_is_small(tmp_path):
 def test_stage_grid_rejects_keypoints_that_do_not_match_the_maps(tmp_path):
     with pytest.raises(ValueError, match="pred_xy"):
         draw.stage_grid(tmp_path / "bad.png", np.stack([_image(0), _image(1)]), _stages(2),
-                            None, np.zeros((2, K + 1, 2)), None, NAMES)
+                        None, np.zeros((2, K + 1, 2)), None, NAMES)
     assert _listing(tmp_path) == []
 
 
@@ -290,7 +290,7 @@ def _drawn_names(monkeypatch, tmp_path, points, names):
                         lambda fig, path: figures.append(fig) or atomic.write_bytes(path, b"png"))
     gt = np.concatenate([points, np.ones((len(points), 1))], axis=1)[None]
     draw.points_grid(tmp_path / "names.png", np.full((1, 256, 256, 3), 128, np.uint8),
-                         [gt[..., :2]], gt, names)
+                     [gt[..., :2]], gt, names)
     fig, = figures
     fig.canvas.draw()                                     # places the annotations' texts
     renderer = fig.canvas.get_renderer()

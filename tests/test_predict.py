@@ -170,7 +170,7 @@ def test_flip_end_to_end_writes_a_valid_submission(arch, tiny_skirt_runs, synthe
 
 
 def test_run_for_prefers_the_categorys_own_run():
-    from engine.commands.predict import run_for
+    from engine.inference.submission import run_for
     runs = {"skirt": "a", "all": "b"}
     assert run_for("skirt", runs) == "a" and run_for("dress", runs) == "b"
     assert run_for("dress", {"skirt": "a"}) is None

@@ -3,6 +3,7 @@ import pytest
 import keras
 import tensorflow as tf
 
+from engine.pictures import stages
 from regression.codec import make_codec, masked_coordinate_loss
 from regression.model import build_model
 
@@ -100,7 +101,8 @@ def test_encode_decode_round_trip(box):
     assert xy.shape == (3, K, 2) and xy.dtype == np.float32 and np.all(conf == 1)
     np.testing.assert_allclose(xy[present], keypoints[..., :2][present], atol=1e-3)
     # A regressor has points only: no maps, so no per-keypoint map picture.
-    assert codec.draw_keypoints("unused.png", None, [y_true[..., :2]], []) is None
+    assert codec.stage_maps([y_true[..., :2]]) is None
+    assert stages.draw_keypoints(codec, "unused.png", None, [y_true[..., :2]], []) is None
     for outputs in (y_true[..., :2], {"stage1": y_true[..., :2]}):
         (stage_xy, _), = codec.decode_stages(outputs)
         np.testing.assert_allclose(stage_xy, xy)

@@ -183,7 +183,7 @@ def train_missing(runs, args, reference, data_dir):
         for i in [i for i, run in enumerate(seeds) if run is None and not entry.extra]:
             print(f"compare: training {entry.run_name(args.category, i)} (no run yet)", flush=True)
             options = loop.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
-                                       **dict(entry.options), **settings)
+                                   **dict(entry.options), **settings)
             code = loop.train(options)
             keras.backend.clear_session()  # the next model starts from a clean graph
             if code:

@@ -13,6 +13,7 @@ import numpy as np
 from data_tools import crops, letterbox, metrics, photos
 from data_tools.errors import DataError, UsageError
 from engine.inference import two_stage
+from engine.pictures import stages
 from engine.plugin import models, registry
 from engine.plugin.codec import stage_arrays
 from engine.runs.run_dir import RunDir
@@ -39,10 +40,11 @@ def main(args):
     stem = Path(args.image).stem
     title = f"{cfg['category']} {cfg['arch']} · {Path(args.image).name}"
     written = [
-        codec.draw_stages(out / f"{stem}_stages.png", pixels[None], outputs, None, names,
-                          title=title, stage_label=registry.get(cfg["arch"]).stage_noun,
-                          context=context),
-        codec.draw_keypoints(out / f"{stem}_keypoints.png", pixels, outputs, names, title=title),
+        stages.draw_stages(codec, out / f"{stem}_stages.png", pixels[None], outputs, None,
+                           names, title=title,
+                           stage_label=registry.get(cfg["arch"]).stage_noun, context=context),
+        stages.draw_keypoints(codec, out / f"{stem}_keypoints.png", pixels, outputs, names,
+                              title=title),
     ]
     points = letterbox.to_original(xy[0], transform)
     for name, (x, y), c in zip(names, points, conf[0]):

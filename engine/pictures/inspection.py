@@ -12,7 +12,7 @@ import numpy as np
 
 from data_tools import atomic, metrics, pipeline
 from engine.inference.predictions import collect as collect_points
-from engine.pictures import draw
+from engine.pictures import draw, stages
 from engine.plugin import registry
 from engine.plugin.codec import stage_arrays
 
@@ -75,18 +75,18 @@ def worst(folder, cfg, codec, figures, val, count, stem="worst"):
     # Short enough for a row label; the names of the far keypoints are in STEM.json.
     labels = [f"{r['image_id'].split('/')[-1]} · NE {r['ne']:.3f} · "
               f"{len(r[f'beyond_{metrics.FAR}'])} beyond {metrics.FAR}" for r in rows]
-    picture = codec.draw_stages(folder / f"{stem}.png", figures["images"][order],
-                                [o[order] for o in figures["outputs"]],
-                                figures["keypoints"][order], names,
+    picture = stages.draw_stages(codec, folder / f"{stem}.png", figures["images"][order],
+                                 [o[order] for o in figures["outputs"]],
+                                 figures["keypoints"][order], names,
                                 title=f"{cfg['category']} {cfg['arch']}: the {len(order)} "
                                       f"validation images of largest NE",
                                 stage_label=stage_noun, row_labels=labels,
                                 shown=pipeline.own_mask([val.categories[figures["indices"][n]]
                                                          for n in order], names))
     curve = draw.error_per_stage(folder / f"{stem}_per_stage.png",
-                                     [r["ne_per_stage"] for r in rows],
-                                     [r["image_id"].split("/")[-1] for r in rows], stage_noun,
-                                     title=f"NE per {stage_noun} of the worst images")
+                                 [r["ne_per_stage"] for r in rows],
+                                 [r["image_id"].split("/")[-1] for r in rows], stage_noun,
+                                 title=f"NE per {stage_noun} of the worst images")
     table = folder / f"{stem}.json"
     atomic.write_text(table, json.dumps(rows, indent=2) + "\n")
     return [picture, curve, table], rows
@@ -101,8 +101,8 @@ def keypoint(folder, cfg, codec, figures, val, name, count):
     chosen = [n for n in range(len(errors)) if np.isfinite(errors[n]).all()][:count]
     ids = [val.image_ids[figures["indices"][n]] for n in chosen]
     labels = [f"{i.split('/')[-1]} · NE {errors[n, -1]:.3f}" for i, n in zip(ids, chosen)]
-    path = codec.draw_keypoint_stages(
-        folder / f"keypoint_{name}.png", figures["images"][chosen],
+    path = stages.draw_keypoint_stages(
+        codec, folder / f"keypoint_{name}.png", figures["images"][chosen],
         [o[chosen] for o in figures["outputs"]], figures["keypoints"][chosen], k, name,
         title=f"{cfg['category']} {cfg['arch']}: {name} at every "
               f"{registry.get(cfg['arch']).stage_noun}",

@@ -152,45 +152,9 @@ class Codec(abc.ABC):
         certainty (N, K) in [0, 1], 1 for a sure point)."""
         return answer[..., :2], np.clip(answer[..., 2], 0.0, 1.0)
 
-    # --- pictures --------------------------------------------------------------------
-    def draw_stages(self, path, images, outputs, gt, names, *, title=None,
-                    stage_label="stage", shown=None, context=None, row_labels=None):
-        """The stage-by-stage picture of a batch, written to `path` (PNG); returns `path`.
-
-        images uint8 (N, S, S, 3); gt float32 (N, K, 3) in input pixels, or None; names (K,);
-        shown: bool (N, K), the keypoints to draw (a joint model's other categories are
-        hidden), or None for all; context: a second stage's whole images and boxes
-        (draw.stage_grid); row_labels: one string per image. Here: one tile per stage
-        with that stage's points. Heatmap codecs draw each stage's maps instead.
-        """
-        from engine.pictures import draw
-        stage_xy = [hide_unshown(xy, shown) for xy, _ in self.decode_stages(outputs)]
-        return draw.points_grid(path, images, stage_xy, gt, names, title=title,
-                                    stage_label=stage_label, context=context,
-                                    row_labels=row_labels)
-
-    def draw_keypoint_stages(self, path, images, outputs, gt, k, name, *, title=None,
-                             stage_label="stage", row_labels=None):
-        """Keypoint k through the stages of a batch (draw.keypoint_stages), written to
-        `path`: gt (N, K, 3) in input pixels or None. Here: each stage's point; heatmap
-        codecs add the keypoint's map."""
-        from engine.pictures import draw
-        stage_xy = [xy[:, k] for xy, _ in self.decode_stages(outputs)]
-        return draw.keypoint_stages(path, images, self.keypoint_maps(outputs, k), stage_xy,
-                                        None if gt is None else np.asarray(gt)[:, k], name,
-                                        title=title, stage_label=stage_label,
-                                        row_labels=row_labels)
-
-    def keypoint_maps(self, outputs, k):
-        """Keypoint k's map per stage ((N, M, M) each) to draw, or None: points alone."""
+    # --- pictures (engine/pictures/stages.py) ---------------------------------------------
+    def stage_maps(self, outputs):
+        """A batch's outputs as the pictures show them: a list over stages of float32 (N, M, M,
+        K) maps, or None where the outputs are points (the pictures then draw the points).
+        A codec that gives maps also has `targets(keypoints)`: one image's target maps."""
         return None
-
-    def draw_keypoints(self, path, image, outputs, names, title=None):
-        """One image's last-stage output, one tile per keypoint, written to `path`; returns
-        `path`, or None where a codec has nothing per keypoint to show (points alone)."""
-        return None
-
-
-def hide_unshown(xy, shown):
-    """Keypoints (N, K, 2) with those not shown set to NaN (pictures skip them)."""
-    return xy if shown is None else np.where(np.asarray(shown)[..., None], xy, np.nan)

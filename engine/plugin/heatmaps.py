@@ -18,7 +18,7 @@ import abc
 import numpy as np
 from keras import ops
 
-from engine.plugin.codec import Codec, hide_unshown, stage_arrays
+from engine.plugin.codec import Codec, stage_arrays
 
 ABSENT = -1.0  # the value of every cell of a map whose keypoint has no target (masked_mse)
 
@@ -408,34 +408,6 @@ class HeatmapCodec(Codec):
     def decode_answer(self, answer):
         xy, conf = self.decode_maps(answer)
         return xy, np.clip(conf / self.sure_peak, 0.0, 1.0)
-
-    def draw_stages(self, path, images, outputs, gt, names, *, title=None,
-                    stage_label="stage", shown=None, context=None, row_labels=None):
-        """One tile per stage with its maps (all keypoints over the image), then the target
-        maps (with `gt`), then the last stage's points."""
-        from engine.pictures import draw
-        maps = self.stage_maps(outputs)
-        xy = hide_unshown(self.decode(outputs)[0], shown)
-        gt_maps = None
-        if shown is not None:
-            maps = [np.where(np.asarray(shown)[:, None, None, :], m, 0) for m in maps]
-        if gt is not None:
-            # A sentinel below 0 (a map with no target) is drawn as an empty map.
-            gt_maps = np.stack([np.maximum(np.asarray(self.targets(points)), 0)
-                                for points in np.asarray(gt, np.float32)])
-        return draw.stage_grid(path, images, maps, gt_maps, xy, gt, names, title=title,
-                                   stage_label=stage_label, context=context,
-                                   row_labels=row_labels)
-
-    def keypoint_maps(self, outputs, k):
-        return [m[..., k] for m in self.stage_maps(outputs)]
-
-    def draw_keypoints(self, path, image, outputs, names, title=None):
-        """Each keypoint's last-stage map over the image, with the decoded point."""
-        from engine.pictures import draw
-        xy, _ = self.decode(outputs)
-        return draw.keypoint_panel(path, image, self.stage_maps(outputs)[-1][0], names,
-                                       pred_xy=xy[0], title=title)
 
 
 class MSEHeatmapCodec(HeatmapCodec):

@@ -9,12 +9,13 @@ import numpy as np
 
 from data_tools import letterbox, metrics, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine.commands.predict import run_for
 from engine.inference import test_time, two_stage
+from engine.inference.predictions import predict, to_original  # noqa: F401 (callers use them here)
+from engine.inference.submission import run_for
+from engine.pictures import stages
 from engine.plugin import models, registry
 from engine.plugin.codec import stage_arrays
 from engine.runs import data_source, trained_run
-from engine.inference.predictions import predict, to_original  # noqa: F401 (callers use them here)
 from engine.runs.run_dir import RunDir
 
 PICTURE_IMAGES = 4
@@ -106,8 +107,9 @@ def make_drawer(predictor, codec, cfg, run, meta_ds, val, crops=None):
         title = f"{what}: val NE {result['ne']:.4f}" if result.get("ne") is not None else what
         path = run.heatmaps / (f"epoch_{tag:03d}.png" if isinstance(tag, int) else f"{tag}.png")
         outputs = stage_arrays(predictor.predict_on_batch(images))
-        return codec.draw_stages(path, pixels, outputs, keypoints, cfg["names"], title=title,
-                                 stage_label=stage_noun, shown=shown, context=context)
+        return stages.draw_stages(codec, path, pixels, outputs, keypoints, cfg["names"],
+                                  title=title, stage_label=stage_noun, shown=shown,
+                                  context=context)
     return draw
 
 

@@ -1,4 +1,4 @@
-"""`run.py train`: one training loop for every method.
+"""One training loop for every method.
 
     Options → config (preset + overrides) → data folder → validated annotations
     → train/val split → tf.data (codec.encode) → model.fit (precision, schedule,
@@ -136,10 +136,6 @@ def open_run(options, gpu):
 
 
 # --- the run ------------------------------------------------------------------------------
-def main(args):
-    return train(Options.from_args(args))
-
-
 def train(options):
     """Train one run as `options` says; returns the exit status (0, or 1 after a NaN loss)."""
     placement = strategy_lib.make(options.strategy)  # before any other TensorFlow op

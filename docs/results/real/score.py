@@ -9,7 +9,7 @@ train_steps.sh):
     python docs/results/real/score.py --runs RUNS --sample SAMPLE --table steps --out docs/results/real/steps
 
 SAMPLE is the real sample's folder (its test-a/answers.csv is scored on). Every run is scored
-as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.commands.evaluate.evaluate_runs)
+as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine.scoring.test_set.evaluate_runs)
 with ANSWERS the dress rows of test-a/answers.csv (so that a --category all run is scored on
 the dresses too): predicted and written as a submission, then the official NE. A run already
 in OUT/figures.json, scored after it finished, is not scored again. A line's figure is the
@@ -125,9 +125,9 @@ def dress_answers(sample, scratch):
 
 def score(run, answers, data_dir, others=(), scales=(1.0,), flip=False, decode=None):
     """`run.py evaluate --run RUN [--run OTHER...] --gt ANSWERS` with its test-time options."""
-    from engine.commands import evaluate
-    result = evaluate.evaluate_runs([str(run), *map(str, others)], str(answers), str(data_dir),
-                                      scales, flip, decode)
+    from engine.scoring import test_set
+    result = test_set.evaluate_runs([str(run), *map(str, others)], str(answers), str(data_dir),
+                                    scales, flip, decode)
     return {"ne": result["ne"], "beyond_half": result["beyond_half"], "pck": result["pck"],
             "ne_per_keypoint": result["ne_per_keypoint"],
             "ne_per_category": result["ne_per_category"],
