@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from engine.commands import compare
+from engine.comparison.lines import entries
+from engine.comparison.report import MIN_VALIDATION_IMAGES, spread_lines, verdict
 from engine.plugin import registry
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 ARCHS = registry.METHODS
 # Every line of the comparison: the methods, and the variants their descriptors name.
-LINES = [entry.label for entry in compare.entries()]
+LINES = [entry.label for entry in entries()]
 SEEDED_METHODS = ("regression", "simplebaseline")   # the two that train quickest
-SEEDED = [entry.label for entry in compare.entries(methods=SEEDED_METHODS)]
+SEEDED = [entry.label for entry in entries(methods=SEEDED_METHODS)]
 FIGURES = ("ne_per_keypoint.png", "pck.png", "ne_per_stage.png", "predictions.png")
 
 
@@ -57,7 +58,7 @@ def test_report_has_every_method_and_the_baseline(compared):
     best = min(LINES, key=lambda label: _metrics(runs, label)["ne"])
     # The tests' few validation skirts cannot rank methods, and the verdict says so.
     val = int(re.search(r"(\d+) validation images", report).group(1))
-    assert val < compare.MIN_VALIDATION_IMAGES
+    assert val < MIN_VALIDATION_IMAGES
     assert re.search(rf"\*\*Best here: {best}, over {val} validation image\(s\), too few to tell "
                      r"methods apart", report)
 
@@ -165,24 +166,24 @@ def test_seeds_report_mean_and_spread(two_seeds):
     pairs = [line.strip("|").split("|") for line in report.splitlines()
              if re.match(r"\| [a-z-]+ \| [a-z-]+ \| [0-9.]+ \| [0-9.]+ \| [a-z]", line)]
     assert len(pairs) == len(SEEDED) * (len(SEEDED) - 1) // 2
-    for better, worse, gap, spread, verdict in ([c.strip() for c in p] for p in pairs):
+    for better, worse, gap, spread, called in ([c.strip() for c in p] for p in pairs):
         sd = {label: float(rows[label][header.index("± sd")]) for label in (better, worse)}
         assert float(gap) == pytest.approx(float(rows[worse][header.index("val NE")])
                                            - float(rows[better][header.index("val NE")]), abs=2e-4)
         assert float(spread) == pytest.approx(sd[better] + sd[worse], abs=2e-4)
-        assert verdict == "not told: too few images"      # a handful of validation skirts
+        assert called == "not told: too few images"       # a handful of validation skirts
 
 
 def test_gaps_are_called_against_the_spread_given_enough_images():
     line = lambda ne, sd: {"ne": ne, "ne_sd": sd}                     # noqa: E731
     scored = {"a": line(0.10, 0.01), "b": line(0.13, 0.01), "c": line(0.135, 0.02)}
     rows = {tuple(c.strip() for c in r.strip("|").split("|")[:2]): r.strip("|").split("|")[-1].strip()
-            for r in compare.spread_lines(scored, 97) if r.startswith("| ") and "better" not in r}
+            for r in spread_lines(scored, 97) if r.startswith("| ") and "better" not in r}
     assert rows == {("a", "b"): "yes", ("a", "c"): "yes", ("b", "c"): "no"}
-    few = compare.spread_lines(scored, 12)
+    few = spread_lines(scored, 12)
     assert all(r.endswith("| not told: too few images |") for r in few if r.startswith("| a"))
-    assert compare.verdict(scored, {"ne": 0.5}, 97).startswith("**Best: a**")
-    assert "too few to tell methods apart" in compare.verdict(scored, {"ne": 0.5}, 1)
+    assert verdict(scored, {"ne": 0.5}, 97).startswith("**Best: a**")
+    assert "too few to tell methods apart" in verdict(scored, {"ne": 0.5}, 1)
 
 
 def test_seeds_are_drawn_as_error_bars(two_seeds):

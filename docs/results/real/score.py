@@ -174,7 +174,7 @@ def score_step(runs, stem, seed, options, answers, data_dir):
 
 
 def mean_sd(values, digits=3):
-    from engine.commands.compare import mean_sd as numbers
+    from engine.comparison.scores import mean_sd as numbers
     count = sum(v is not None for v in values)
     mean, sd = numbers(values)
     if mean is None:
