@@ -12,6 +12,7 @@ from matplotlib.text import Annotation, Text
 
 from data_tools import atomic
 from engine.pictures import draw
+from engine.pictures.maps import combine_maps, overlay
 
 S, M, K = 64, 8, 4
 STRIDE = S // M
@@ -87,7 +88,7 @@ def _listing(folder):
 def test_combine_maps_peaks_where_planted_for_softmax_and_gaussian():
     for softmax in (True, False):
         maps = _gaussian_maps(1.0, softmax=softmax)
-        combined = draw.combine_maps(maps)
+        combined = combine_maps(maps)
         assert combined.shape == (M, M)
         assert combined.min() >= 0.0 and combined.max() <= 1.0
         for r, c in PLANTED:
@@ -99,7 +100,7 @@ def test_combine_maps_peaks_where_planted_for_softmax_and_gaussian():
 def test_combine_maps_single_keypoint_and_mixed_scales():
     maps = _gaussian_maps(1.0, softmax=False)
     maps[..., 0] *= 0.01                        # a weak map still shows at full strength
-    combined = draw.combine_maps(maps[..., :1])
+    combined = combine_maps(maps[..., :1])
     assert np.unravel_index(np.argmax(combined), combined.shape) == PLANTED[0]
     assert combined.max() == pytest.approx(1.0)
 
@@ -109,30 +110,30 @@ def test_combine_maps_zero_negative_and_nan_maps():
     maps[..., 1] = -1.0                         # negative only: nothing to show
     maps[2, 3, 2] = np.nan
     maps[5, 5, 2] = 2.0
-    combined = draw.combine_maps(maps)
+    combined = combine_maps(maps)
     assert np.isfinite(combined).all()
     assert combined[5, 5] == pytest.approx(1.0)
     assert combined.sum() == pytest.approx(1.0)
-    assert draw.combine_maps(np.zeros((M, M, 0))).shape == (M, M)
+    assert combine_maps(np.zeros((M, M, 0))).shape == (M, M)
 
 
 def test_overlay_keeps_shape_and_dtype_and_puts_heat_where_the_map_peaks():
     img = np.full((S, S, 3), 128, np.uint8)
     heat = np.zeros((M, M), np.float32)
     heat[2, 5] = 1.0
-    out = draw.overlay(img, heat)
+    out = overlay(img, heat)
     assert out.shape == img.shape and out.dtype == np.uint8
     x, y = _cell_centre_px(2, 5)
     hot = out[int(y), int(x)].astype(int)
     cold = out[60, 4].astype(int)
     assert hot[0] > hot[2] + 60                 # JET's red at the peak (RGB order)
     np.testing.assert_array_equal(cold, [128, 128, 128])  # the photo itself far from it
-    np.testing.assert_array_equal(draw.overlay(img, np.zeros((M, M))), img)  # a zero map is clear
+    np.testing.assert_array_equal(overlay(img, np.zeros((M, M))), img)  # a zero map is clear
 
 
 def test_overlay_accepts_float_and_grey_images():
     grey = np.linspace(0, 1, S * S, dtype=np.float32).reshape(S, S)
-    out = draw.overlay(grey, np.zeros((M, M)))
+    out = overlay(grey, np.zeros((M, M)))
     assert out.shape == (S, S, 3) and out.dtype == np.uint8
 
 

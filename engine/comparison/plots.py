@@ -4,7 +4,7 @@ import numpy as np
 
 from data_tools import letterbox, metrics, pipeline
 from engine.comparison.scores import BASELINE, PCK_CURVE
-from engine.pictures import draw
+from engine.pictures.canvas import GT_COLOR, save_figure
 from engine.plugin import registry
 
 
@@ -63,7 +63,7 @@ def draw_ne_per_keypoint(path, scored, baseline):
     ax.set_title("Normalized Error per keypoint")
     ax.legend()
     fig.tight_layout()
-    draw.save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def draw_pck(path, scored, baseline):
@@ -82,7 +82,7 @@ def draw_pck(path, scored, baseline):
     ax.legend(loc="upper left")
     ax.set_title("PCK on the validation split (bands: ± sd over seeds)")
     fig.tight_layout()
-    draw.save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def draw_ne_per_stage(path, scored, baseline):
@@ -104,7 +104,7 @@ def draw_ne_per_stage(path, scored, baseline):
     ax.legend()
     ax.set_title("What each stage adds")
     fig.tight_layout()
-    draw.save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def pick_image(gt):
@@ -127,9 +127,9 @@ def draw_predictions(path, scored, val):
     ax.set_axis_off()
     shown = (gt[n, :, 2] >= 0) & own
     visible, occluded = shown & (gt[n, :, 2] == 1), shown & (gt[n, :, 2] == 0)
-    ax.scatter(*gt[n, visible, :2].T, s=70, c=draw.GT_COLOR, edgecolors="black",
+    ax.scatter(*gt[n, visible, :2].T, s=70, c=GT_COLOR, edgecolors="black",
                label="ground truth (visible)", zorder=3)
-    ax.scatter(*gt[n, occluded, :2].T, s=70, facecolors="none", edgecolors=draw.GT_COLOR,
+    ax.scatter(*gt[n, occluded, :2].T, s=70, facecolors="none", edgecolors=GT_COLOR,
                linewidths=1.5, label="ground truth (occluded)", zorder=3)
     for label, summary in scored.items():
         run = summary["seeds"][0]
@@ -142,4 +142,4 @@ def draw_predictions(path, scored, val):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     ax.set_title(f"{val.image_ids[index]} (original pixels)", fontsize=9)
     fig.tight_layout()
-    draw.save_figure(fig, path)
+    save_figure(fig, path)
