@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from data_tools import fashion_csv, schema
-from engine.plugin.codec import mirror_points
-from engine.plugin.heatmaps import flip_maps
+from engine.inference.answers import flip_maps, mirror_points
 from tests.conftest import assert_one_line_error, run_cli, run_here
 
 SKIRT = list(schema.keypoint_names("skirt"))

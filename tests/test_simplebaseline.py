@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import keras
 
+from engine.inference.answers import decode_answer, view_answer
 from engine.inference.test_time import View
 from engine.plugin import models, presets
 from simplebaseline.codec import make_codec
@@ -117,8 +118,9 @@ def test_decode_of_encode_and_flip():
     mirror = targets[:, :, ::-1, :][..., permutation]
     side = codec.input_size
     views = [View(side, side), View(side, side, mirrored=True)]
-    answer = sum(codec.view_answer([m], v, permutation, side) for m, v in zip((targets, mirror), views))
-    merged, _ = codec.decode_answer(answer / 2)
+    answer = sum(view_answer(codec, [m], v, permutation, side)
+                 for m, v in zip((targets, mirror), views))
+    merged, _ = decode_answer(codec, answer / 2)
     np.testing.assert_allclose(merged, xy, atol=1e-4)
 
 

@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import assert_one_line_error, run_cli, run_here
 from data_tools import schema
 from data_tools.errors import UsageError
+from engine.inference.answers import answer_grid, decode_answer, resample_matrix, view_answer
 from engine.inference.test_time import Ensemble, RunViews, show, View
 from engine.plugin import registry
-from engine.plugin.heatmaps import resample_matrix
 
 SKIRT = list(schema.keypoint_names("skirt"))
 K = len(SKIRT)
@@ -64,24 +64,24 @@ def test_a_views_maps_are_carried_onto_the_runs_own_grid(arch, content, canvas):
     view = View(content, canvas)
     in_view = keypoints.copy()
     in_view[..., :2] = (keypoints[..., :2] + 0.5) * content / 64 - 0.5 + view.offset
-    answer = at_canvas.view_answer([targets_at(at_canvas, in_view)], view, PERMUTATION, 64)
+    answer = view_answer(at_canvas, [targets_at(at_canvas, in_view)], view, PERMUTATION, 64)
     assert answer.shape == (3, 64 // own.stride, 64 // own.stride, K)
-    xy, certainty = own.decode_answer(answer)
+    xy, certainty = decode_answer(own, answer)
     np.testing.assert_allclose(xy, keypoints[..., :2], atol=0.5 * own.stride)
     assert certainty.min() > 0.4
     mirrored = in_view.copy()
     mirrored[..., 0] = 2 * view.offset + content - 1 - in_view[..., 0]
     mirror_view = View(content, canvas, mirrored=True)
-    flipped = at_canvas.view_answer([targets_at(at_canvas, mirrored[:, PERMUTATION])],
-                                    mirror_view, PERMUTATION, 64)
-    np.testing.assert_allclose(own.decode_answer(flipped)[0], xy, atol=0.5 * own.stride)
+    flipped = view_answer(at_canvas, [targets_at(at_canvas, mirrored[:, PERMUTATION])],
+                          mirror_view, PERMUTATION, 64)
+    np.testing.assert_allclose(decode_answer(own, flipped)[0], xy, atol=0.5 * own.stride)
 
 
 def test_a_points_codecs_view_answer_is_in_the_runs_own_pixels():
     codec = codec_of("regression", 80)
     view = View(48, 80)  # the 64 px frame shown at 48 px, centred on an 80 px input
     outputs = [np.zeros((1, K, 2), np.float32)]  # every point at the input's centre
-    answer = codec.view_answer(outputs, view, PERMUTATION, 64)
+    answer = view_answer(codec, outputs, view, PERMUTATION, 64)
     centre = (39.5 - view.offset + 0.5) * 64 / 48 - 0.5
     np.testing.assert_allclose(answer[..., :2], centre, atol=1e-4)
     np.testing.assert_array_equal(answer[..., 2], 1.0)
@@ -100,7 +100,7 @@ def test_show_resizes_centres_and_mirrors():
 def test_runs_sharing_a_grid_average_their_maps_and_others_are_weighted_by_certainty():
     rng = np.random.default_rng(1)
     hourglass, simple = codec_of("hourglass"), codec_of("simplebaseline")
-    assert hourglass.answer_grid() == simple.answer_grid() != codec_of("cpm").answer_grid()
+    assert answer_grid(hourglass) == answer_grid(simple) != answer_grid(codec_of("cpm"))
     a, b = targets_at(hourglass, points_in(64, rng)), targets_at(hourglass, points_in(64, rng))
     images = np.zeros((3, 64, 64, 3), np.float32)
 

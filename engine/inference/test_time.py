@@ -4,11 +4,11 @@
       → per run, per view (a scale s, mirrored or not): the images resized to the view's
         side c = round(s · S) (S the run's own input side), centred on a canvas the run's
         model takes (its own S, or the smallest larger one for s > 1), grey around them
-      → the model → codec.view_answer: that view's answer in the run's own frame, the
+      → the model → answers.view_answer: that view's answer in the run's own frame, the
         mirror undone (maps on the run's grid, or points)
       → the mean over the run's views
-      → runs whose answers share a grid (codec.answer_grid, e.g. two hourglasses):
-        their mean, decoded once (codec.decode_answer)
+      → runs whose answers share a grid (answers.answer_grid, e.g. two hourglasses):
+        their mean, decoded once (answers.decode_answer)
       → the groups' points in L pixels, weighted by their certainty
 
 With one run, no flip and scale 1 this is exactly the run's own prediction: the images
@@ -26,7 +26,7 @@ import numpy as np
 
 from data_tools import letterbox, pipeline, schema
 from data_tools.errors import UsageError
-from engine.inference import two_stage
+from engine.inference import answers, two_stage
 from engine.inference.predictions import collect
 from engine.plugin import models
 from engine.plugin.codec import stage_arrays
@@ -104,12 +104,13 @@ class RunViews:
         return max(v.content for v in self.views)
 
     def answer(self, images):
-        """The mean of the views' answers (codec.view_answer) for (N, L, L, 3) images."""
+        """The mean of the views' answers (answers.view_answer) for (N, L, L, 3) images."""
         total = None
         for view in self.views:
             predictor, codec = self.models[view.canvas]
             outputs = stage_arrays(predictor.predict_on_batch(show(images, view)))
-            answer = codec.view_answer(outputs, view, self.permutation, self.input_size)
+            answer = answers.view_answer(codec, outputs, view, self.permutation,
+                                         self.input_size)
             total = answer if total is None else total + answer
         return total / len(self.views)
 
@@ -177,26 +178,26 @@ class Ensemble:
         """(xy (N, K, 2) in pixels of the L px images, certainty (N, K) in [0, 1])."""
         groups = {}
         for r in self.runs:
-            key = r.codec.answer_grid()
+            key = answers.answer_grid(r.codec)
             groups.setdefault(key if key is not None else id(r), []).append(r)
-        answers = []
+        merged = []
         for members in groups.values():
             answer = sum(r.answer(images) for r in members) / len(members)
-            xy, certainty = members[0].codec.decode_answer(answer)
+            xy, certainty = answers.decode_answer(members[0].codec, answer)
             scale = self.side / members[0].input_size
-            answers.append(((np.asarray(xy, np.float64) + 0.5) * scale - 0.5,
-                            np.asarray(certainty, np.float64)))
-        if len(answers) == 1:
-            xy, certainty = answers[0]
+            merged.append(((np.asarray(xy, np.float64) + 0.5) * scale - 0.5,
+                           np.asarray(certainty, np.float64)))
+        if len(merged) == 1:
+            xy, certainty = merged[0]
         else:
-            weights = np.stack([np.maximum(c, 1e-6) for _, c in answers])[..., None]
-            xy = (weights * np.stack([p for p, _ in answers])).sum(0) / weights.sum(0)
+            weights = np.stack([np.maximum(c, 1e-6) for _, c in merged])[..., None]
+            xy = (weights * np.stack([p for p, _ in merged])).sum(0) / weights.sum(0)
             certainty = weights[..., 0].mean(0)
         return xy.astype(np.float32), certainty.astype(np.float32)
 
     def predict(self, ann, batch_size, boxes=None, progress=None):
-        """engine.inference.predictions.collect's figures (points in original pixels, one merged "stage") of the
-        images of `ann`, whole or, with `boxes` (N, 4), their crops; `progress(n)` is told
+        """predictions.collect's figures (points in original pixels, one merged "stage") of
+        the images of `ann`, whole or, with `boxes` (N, 4), their crops; `progress(n)` is told
         after each batch of n images."""
         augmenter = "tf" if boxes is not None else data_source.augmenter_of(self.runs[0].cfg)
         dataset = pipeline.make_dataset(ann, self.names, self.side, batch_size,

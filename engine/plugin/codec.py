@@ -45,21 +45,6 @@ def _trailing_number(name):
     return int(name[-digits:]) if digits else 0
 
 
-def mirror_points(xy, size, permutation):
-    """Keypoints (N, K, 2) predicted on mirrored inputs of side `size`, in the original
-    input's frame: x -> size - 1 - x, and each keypoint takes its left/right partner's place."""
-    xy = np.array(np.asarray(xy)[:, permutation], np.float32)
-    xy[..., 0] = size - 1 - xy[..., 0]
-    return xy
-
-
-def to_frame(xy, view, side):
-    """Points in the canvas pixels of a test-time view (engine.inference.test_time.View) → the pixels
-    of the run's own `side` px frame (pixel centres at integers, as everywhere); a mirrored
-    view's points stay mirrored."""
-    return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
-
-
 class Codec(abc.ABC):
     """Targets in, keypoints out, and the loss between them, for one method.
 
@@ -124,37 +109,14 @@ class Codec(abc.ABC):
         keypoints. Elementwise ops and reductions only, which every converter takes."""
         raise NotImplementedError(f"{type(self).__name__} has no graph decoding")
 
-    # --- test-time views and ensembles (engine/inference/test_time.py) -----------------------------
-    def view_answer(self, outputs, view, permutation, side):
-        """The last stage's answer to a test-time view, in the frame of the run's own
-        `side` px input with the view's mirror undone, as an array that can be averaged
-        with the answers to other views.
+    # --- test-time views, ensembles and pictures ----------------------------------------
+    # What kind of maps the outputs are (engine/inference/answers.py averages maps only
+    # with maps of their kind), None where they are points. A codec of maps also sets
+    # `density_maps` (maps that keep their sum on another grid: softmax) and `sure_peak`
+    # (a map's value at its surest), and has `decode_maps` and `targets(keypoints)`.
+    map_kind = None
 
-        This codec's input is the view's canvas (a test_time.View: the image resized to
-        `view.content` px, centred on `view.canvas`, mirrored if `view.mirrored`);
-        permutation (K,): each keypoint's left/right partner (schema.flip_permutation).
-        Here: (N, K, 3) rows x, y, confidence. Heatmap codecs give their maps instead,
-        whose mean keeps the decoder's sub-cell precision, which the points' would not.
-        """
-        xy, conf = self.decode(outputs)
-        xy, conf = to_frame(xy, view, side), np.asarray(conf, np.float32)
-        if view.mirrored:
-            xy, conf = mirror_points(xy, side, permutation), conf[:, permutation]
-        return np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
-
-    def answer_grid(self):
-        """What another run's answers must share for the two to be averaged as they are
-        (hashable), or None where answers are points: those are weighted by certainty."""
-        return None
-
-    def decode_answer(self, answer):
-        """A mean of view_answer's arrays -> (xy (N, K, 2) in the own input's pixels,
-        certainty (N, K) in [0, 1], 1 for a sure point)."""
-        return answer[..., :2], np.clip(answer[..., 2], 0.0, 1.0)
-
-    # --- pictures (engine/pictures/stages.py) ---------------------------------------------
     def stage_maps(self, outputs):
-        """A batch's outputs as the pictures show them: a list over stages of float32 (N, M, M,
-        K) maps, or None where the outputs are points (the pictures then draw the points).
-        A codec that gives maps also has `targets(keypoints)`: one image's target maps."""
+        """A batch's outputs as maps: a list over stages of float32 (N, M, M, K), or None where
+        the outputs are points (the pictures then draw the points, engine/pictures/stages.py)."""
         return None

@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from engine.plugin.codec import Codec, stage_arrays
+from engine.plugin.method import HEATMAP_DECODERS
 
 ABSENT = -1.0  # the value of every cell of a map whose keypoint has no target (masked_mse)
 
@@ -132,7 +133,7 @@ def masked_mse(y_true, y_pred, peak_weight=0.0, hard_keypoints=None):
     return sum_keypoints(weight * ops.square(diff), hard_keypoints) / cells
 
 
-DECODERS = ("argmax", "dark")
+DECODERS = HEATMAP_DECODERS
 
 
 def decode_heatmaps(maps, stride, decoder="argmax", sigma=1.0):
@@ -290,36 +291,6 @@ def _newton_step(planes, px, py):
     return np.where(usable, du, 0.0), np.where(usable, dv, 0.0)
 
 
-def flip_maps(maps, permutation):
-    """A mirrored image's maps (N, M, M, K) in the original image's frame.
-
-    Pixel centres sit at integer coordinates, so mirroring the input (x -> S-1-x) mirrors
-    a map of side M exactly (cell u -> M-1-u); the mirror's left sleeve is the original's
-    right one, so each channel takes its partner's map (permutation, as
-    schema.flip_permutation gives it).
-    """
-    return np.asarray(maps)[:, :, ::-1, :][..., permutation]
-
-
-def resample_matrix(size_out, size_in, view, input_size):
-    """(size_out, size_in) linear weights that carry a view's map rows (or columns) onto
-    the grid of the run's own input: cell v of that grid sits at cell
-    (v + 0.5) · c / S + offset / stride - 0.5 of the view's map; beyond the map's last
-    half cell, nothing."""
-    stride = input_size / size_out
-    u = (np.arange(size_out) + 0.5) * view.content / input_size + view.offset / stride - 0.5
-    weights = np.zeros((size_out, size_in), np.float32)
-    inside = (u >= -0.5) & (u <= size_in - 0.5)
-    u = np.clip(u, 0, size_in - 1)
-    low = np.floor(u).astype(int)
-    high = np.minimum(low + 1, size_in - 1)
-    frac = u - low
-    rows = np.arange(size_out)
-    np.add.at(weights, (rows, low), np.where(inside, 1 - frac, 0))
-    np.add.at(weights, (rows, high), np.where(inside, frac, 0))
-    return weights
-
-
 class HeatmapCodec(Codec):
     """A codec whose every stage is a stack of K heatmaps on an M x M grid of stride r = S / M.
 
@@ -378,36 +349,11 @@ class HeatmapCodec(Codec):
         """A list of (xy (N,K,2) input pixels, conf (N,K) peak values), one per stage."""
         return [self.decode_maps(m) for m in self.stage_maps(outputs)]
 
-    # What kind of maps this codec's are, and how sure a map is at its surest: a peak of
-    # 1 (MSE targets). Maps of a kind are averaged across runs that share their grid;
-    # density maps (softmax) keep their sum when moved to another grid.
+    # Peak-1 maps (MSE targets): averaged with other peak-1 maps on the same grid; a map
+    # at its surest peaks at 1.
     map_kind = "peak-1"
     density_maps = False
     sure_peak = 1.0
-
-    def view_answer(self, outputs, view, permutation, side):
-        """The last stage's maps carried onto the grid of the run's own `side` px input
-        (resample_matrix), then flipped back if the view was mirrored."""
-        maps = self.stage_maps(outputs)[-1]
-        cells = int(round(side / self.stride))
-        if not (view.content == view.canvas == side):
-            rows = resample_matrix(cells, maps.shape[1], view, side)
-            cols = resample_matrix(cells, maps.shape[2], view, side)
-            # One axis at a time: a single three-operand einsum loops over all six.
-            maps = np.einsum("vu,nuwk->nvwk", rows, maps)
-            maps = np.einsum("nvwk,xw->nvxk", maps, cols)
-            if self.density_maps:
-                maps = maps * (view.content / side) ** 2
-        if view.mirrored:
-            maps = flip_maps(maps, permutation)
-        return maps.astype(np.float32)
-
-    def answer_grid(self):
-        return (self.map_kind, self.input_size, self.map_size, self.sigma)
-
-    def decode_answer(self, answer):
-        xy, conf = self.decode_maps(answer)
-        return xy, np.clip(conf / self.sure_peak, 0.0, 1.0)
 
 
 class MSEHeatmapCodec(HeatmapCodec):
