@@ -46,6 +46,17 @@ def stages_help():
                      if "stages" in m.options)
 
 
+def choices_of(option):
+    """The values some method takes for `option` (its descriptor's `choices`)."""
+    from engine.plugin import registry
+    return tuple(dict.fromkeys(v for m in registry.all_methods() for v in m.choices.get(option, ())))
+
+
+def decoders():
+    from engine.plugin import registry
+    return tuple(dict.fromkeys(d for m in registry.all_methods() for d in m.decoders))
+
+
 def add_views_args(p):
     p.add_argument("--flip", action="store_true",
                    help="test-time augmentation: merge with the mirrored image's prediction")
@@ -56,7 +67,7 @@ def add_views_args(p):
 
 
 def add_decode_arg(p):
-    p.add_argument("--decode", choices=("argmax", "dark"),
+    p.add_argument("--decode", choices=decoders(),
                    help="heatmap methods: how maps become points (default: the run's own, "
                    "argmax with a quarter-cell shift; dark: DARK's Taylor step)")
 
@@ -85,10 +96,10 @@ def add_train_args(p):
                    "cannot take it)")
     p.add_argument("--features", type=int, metavar="F",
                    help="hourglass: channels of its residual modules (default: the preset's)")
-    p.add_argument("--loss", choices=("smoothl1", "rle"),
+    p.add_argument("--loss", choices=choices_of("loss"),
                    help="regression: smooth L1 on the coordinates (DeepPose; the default) or "
                    "rle, Residual Log-likelihood Estimation (Li et al. 2021)")
-    p.add_argument("--box", choices=("input", "garment"),
+    p.add_argument("--box", choices=choices_of("box"),
                    help="coordinate targets: relative to the whole input (default) or to "
                    "a garment box that the model predicts too")
     p.add_argument("--hard-keypoints", type=int, metavar="K",

@@ -1,5 +1,5 @@
 """Convolutional Pose Machine (Wei et al. 2016): a trunk, then stages that refine softmax belief maps."""
-from engine.plugin.method import Method
+from engine.plugin.method import HEATMAP_DECODERS, Method
 
 METHOD = Method(
     name="cpm",
@@ -18,6 +18,7 @@ METHOD = Method(
     },
     options={"backbone": "backbone", "stages": "stages", "hard_keypoints": "hard_keypoints"},
     backbones=("vgg", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169", "densenet201"),
+    decoders=HEATMAP_DECODERS,
     color="#1f77b4",
     marker="o",
 )

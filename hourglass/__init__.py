@@ -1,5 +1,5 @@
 """Stacked Hourglass (Newell et al. 2016): hourglasses in sequence, each supervised on its heatmaps."""
-from engine.plugin.method import Method
+from engine.plugin.method import HEATMAP_DECODERS, Method
 
 METHOD = Method(
     name="hourglass",
@@ -17,6 +17,7 @@ METHOD = Method(
     },
     options={"stages": "stacks", "features": "features", "hard_keypoints": "hard_keypoints"},
     trunk="hourglass stem",
+    decoders=HEATMAP_DECODERS,
     color="#ff7f0e",
     marker="s",
 )

@@ -12,6 +12,9 @@ METHOD = Method(
         "paper": {"backbone": "resnet50", "width": 32, "stages": 1, "box": "input"},
     },
     options={"backbone": "backbone", "stages": "stages", "box": "box", "loss": "loss"},
+    # Coordinates relative to the whole input, or to a garment box it predicts too; DeepPose's
+    # smooth L1 or RLE (regression/codec.py).
+    choices={"box": ("input", "garment"), "loss": ("smoothl1", "rle")},
     backbones=("simple", "vgg", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169",
                "densenet201"),
     color="#2ca02c",

@@ -53,9 +53,9 @@ import numpy as np
 from keras import ops
 
 from engine.plugin.codec import Codec, stage_arrays
+from regression import METHOD
 
-BOXES = ("input", "garment")
-LOSSES = ("smoothl1", "rle")
+BOXES, LOSSES = METHOD.choices["box"], METHOD.choices["loss"]
 MARGIN = 0.1          # of the keypoints' extent, on each side of the garment box
 MIN_MARGIN_PX = 4.0   # so that one point, or points on a line, still give a box
 SMOOTH_L1_BETA = 0.1  # in t units (5% of the input side): quadratic below, linear above

@@ -1,5 +1,5 @@
 """Simple Baselines (Xiao et al. 2018): a backbone, three transposed convolutions, heatmaps at stride 4."""
-from engine.plugin.method import Method
+from engine.plugin.method import HEATMAP_DECODERS, Method
 
 METHOD = Method(
     name="simplebaseline",
@@ -17,6 +17,7 @@ METHOD = Method(
     options={"backbone": "backbone", "hard_keypoints": "hard_keypoints"},
     backbones=("residual", "vgg16", "vgg19", "resnet50", "densenet121", "densenet169",
                "densenet201"),
+    decoders=HEATMAP_DECODERS,
     color="#d62728",
     marker="D",
 )

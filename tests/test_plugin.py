@@ -162,6 +162,8 @@ def test_every_method_declares_itself_whole(name):
             assert cfg["backbone"] in method.backbones
     codec = method.make_codec({**presets.resolve("tiny", name), "weights": "none"}, 4)
     assert isinstance(codec, Codec) and codec.num_stages >= 1
+    # run.py's --decode choices come from the descriptors: they must be the codec's own.
+    assert codec.decoders == method.decoders
     targets = codec.example_targets(2)
     assert len(targets) == codec.num_stages and all(len(t) == 2 for t in targets)
 

@@ -17,6 +17,9 @@ from types import MappingProxyType
 PRESETS = ("tiny", "cpu", "paper")
 # The training options a method may take, each setting one key of its config.
 OPTIONS = ("backbone", "stages", "features", "box", "loss", "hard_keypoints")
+# How the heatmap methods' maps become points (`--decode`), the default first: the argmax
+# with a quarter-cell shift, or DARK's Taylor step (engine/plugin/heatmaps.py).
+HEATMAP_DECODERS = ("argmax", "dark")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,10 @@ class Method:
     options:    {option: config key} for the options of OPTIONS that apply to it, e.g.
                 {"stages": "stacks"}: `--stages 4` sets cfg["stacks"]. Any other is refused.
     backbones:  the --backbone values it takes (empty if it takes no --backbone).
+    choices:    {option: the values it takes} for its options of a fixed set of values,
+                e.g. regression's {"loss": ("smoothl1", "rle")}, its default first.
+    decoders:   the --decode values its codec offers, its default first (none: it reads
+                its points off the outputs).
     trunk:      how reports name its trunk when it takes no --backbone ("hourglass stem").
     color, marker: its line colour and marker in plots (matplotlib names).
     variants:   {name: {option: value}}: other ways of training it that `compare` reports
@@ -46,6 +53,8 @@ class Method:
     color: str
     marker: str
     backbones: tuple = ()
+    choices: dict = dataclasses.field(default_factory=dict)
+    decoders: tuple = ()
     trunk: str = ""
     variants: dict = dataclasses.field(default_factory=dict)
 
@@ -53,6 +62,7 @@ class Method:
         missing = [p for p in PRESETS if p not in self.presets]
         unknown = [o for o in self.options if o not in OPTIONS]
         unknown += [o for v in self.variants.values() for o in v if o not in self.options]
+        unknown += [o for o in self.choices if o not in self.options]
         if missing or unknown or (("backbone" in self.options) != bool(self.backbones)):
             raise ValueError(f"method {self.name}: presets lack {missing}, unknown options "
                              f"{unknown}, or --backbone without backbones (or the reverse)")
@@ -60,6 +70,7 @@ class Method:
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         object.__setattr__(self, "variants", MappingProxyType(dict(self.variants)))
+        object.__setattr__(self, "choices", MappingProxyType(dict(self.choices)))
 
     def build_model(self, num_keypoints, cfg):
         """The package's model.build_model (imported now: it needs Keras)."""
