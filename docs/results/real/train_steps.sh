@@ -10,6 +10,8 @@
 #   192px      the input at 192 px instead of 128 (2.25 times the cost)
 #   256px      the input at 256 px (4 times the cost)
 # The runs go to RUNS as <category>-hourglass-<line>, with -seedN after it for seed N > 0.
+# CATEGORY all trains the joint model of the recipe (score.py --table recipe) at that size,
+# e.g. all-hourglass-192px: `train_steps.sh SAMPLE runs all 0 192px`.
 # Two lanes at once on a 2-core machine, e.g.
 #     for s in 0 1 2; do docs/results/real/train_steps.sh SAMPLE runs dress $s ohkm; done &
 #     for s in 0 1 2; do docs/results/real/train_steps.sh SAMPLE runs dress $s 192px; done & wait
