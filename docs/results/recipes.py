@@ -28,9 +28,9 @@ SCALES = (0.75, 1.0, 1.25)
 
 
 def run_name(category, arch, variant, seed):
-    parts = [f"{category}-{arch}"] + ([variant] if variant else [])
-    parts += [f"seed{seed}"] if seed else []
-    return "-".join(parts)
+    """The run of a line and seed, named as `compare` names it."""
+    from engine.comparison.lines import Entry
+    return Entry(arch, variant).run_name(category, seed)
 
 
 def training_seconds(run):
@@ -46,11 +46,11 @@ def evaluate(runs, flip=False, scales=(1.0,)):
 
 
 def mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
+    from engine.comparison.scores import mean_sd as numbers
+    mean, sd = numbers(values)
+    if mean is None:
         return ""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f} ({len(values)})"
+    return f"{mean:.3f} ± {sd or 0.0:.3f} ({sum(v is not None for v in values)})"
 
 
 def main():

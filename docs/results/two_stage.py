@@ -12,7 +12,6 @@ the forward pass of one image, a second stage's both stages together.
 """
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -31,8 +30,9 @@ REFERENCE = ""  # the line every other is measured against, seed by seed
 
 
 def run_name(category, suffix, seed):
-    parts = [f"{category}-hourglass"] + ([suffix] if suffix else [])
-    return "-".join(parts + ([f"seed{seed}"] if seed else []))
+    """The hourglass run of a line and seed, named as `compare` names it."""
+    from engine.comparison.lines import Entry
+    return Entry("hourglass", suffix or None).run_name(category, seed)
 
 
 def forward_gflops(run):
@@ -81,10 +81,8 @@ def gap_by_box(run):
 
 
 def mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+    from engine.comparison.scores import mean_sd as numbers
+    return numbers(values)
 
 
 def fmt(mean_and_sd, digits=3):
