@@ -34,27 +34,29 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def backbone_help():
-    from engine.plugin import registry
-    return "; ".join(f"{m.name}: {', '.join(m.backbones)}" for m in registry.all_methods()
-                     if m.backbones)
-
-
-def stages_help():
-    from engine.plugin import registry
-    return ", ".join(f"{m.name} {m.stage_noun}s" for m in registry.all_methods()
-                     if "stages" in m.options)
-
-
 def choices_of(option):
-    """The values some method takes for `option` (its descriptor's `choices`)."""
+    """The values some method takes for `option`, where each method has a fixed set
+    (its descriptor's `choices`), else None."""
     from engine.plugin import registry
-    return tuple(dict.fromkeys(v for m in registry.all_methods() for v in m.choices.get(option, ())))
+    values = [v for m in registry.all_methods() for v in m.choices.get(option, ())]
+    return tuple(dict.fromkeys(values)) or None
 
 
 def decoders():
     from engine.plugin import registry
     return tuple(dict.fromkeys(d for m in registry.all_methods() for d in m.decoders))
+
+
+def add_method_options(p):
+    """One argument per option of method.OPTIONS; its help names the methods that take it."""
+    from engine.plugin import registry
+    from engine.plugin.method import OPTIONS
+    for option, spec in OPTIONS.items():
+        takers = [f"{m.name}: {', '.join(m.values_of(option))}" if m.values_of(option)
+                  else m.name for m in registry.all_methods() if option in m.options]
+        p.add_argument(f"--{option.replace('_', '-')}", type=spec.type, metavar=spec.metavar,
+                       choices=choices_of(option),
+                       help=f"{spec.help} [--arch {'; '.join(takers)}]")
 
 
 def add_views_args(p):
@@ -87,24 +89,11 @@ def add_train_args(p):
     p.add_argument("--out", default="runs", help="folder that holds the run folders")
     p.add_argument("--name", help="suffix of the run folder: <category>-<arch>-<name>")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", help=f"the trunk ({backbone_help()}; default: the preset's)")
-    p.add_argument("--stages", type=int,
-                   help=f"how many outputs the model refines ({stages_help()}; default: the preset's)")
     p.add_argument("--input-size", type=int, metavar="N",
                    help="the side of the square network input in pixels; the maps follow "
                    "the method's stride (default: the preset's; refused where the method "
                    "cannot take it)")
-    p.add_argument("--features", type=int, metavar="F",
-                   help="hourglass: channels of its residual modules (default: the preset's)")
-    p.add_argument("--loss", choices=choices_of("loss"),
-                   help="regression: smooth L1 on the coordinates (DeepPose; the default) or "
-                   "rle, Residual Log-likelihood Estimation (Li et al. 2021)")
-    p.add_argument("--box", choices=choices_of("box"),
-                   help="coordinate targets: relative to the whole input (default) or to "
-                   "a garment box that the model predicts too")
-    p.add_argument("--hard-keypoints", type=int, metavar="K",
-                   help="heatmap methods: per image, only the K keypoints whose maps cost "
-                   "most count in the loss (online hard keypoint mining, CPN; default: all)")
+    add_method_options(p)
     p.add_argument("--first-stage", metavar="RUN",
                    help="train a second stage on garment crops: at test time RUN (a run of "
                    "the same category and data) finds each garment's box on the whole image "

@@ -21,7 +21,7 @@ class Entry:
     """One line of the comparison: a method as its preset trains it, or one of its variants."""
     arch: str
     variant: str = None
-    options: tuple = ()  # (option, value) pairs for loop.Options, e.g. (("loss", "rle"),)
+    options: tuple = ()  # loop.Options.method_options as pairs, e.g. (("loss", "rle"),)
     extra: bool = False  # a --lines name: shown where its runs exist, never trained here
 
     @property
@@ -115,7 +115,7 @@ def train_missing(runs, args, reference, data_dir):
         for i in [i for i, run in enumerate(seeds) if run is None and not entry.extra]:
             print(f"compare: training {entry.run_name(args.category, i)} (no run yet)", flush=True)
             options = loop.Options(arch=entry.arch, name=entry.name(i), seed=seed + i,
-                                   **dict(entry.options), **settings)
+                                   method_options=dict(entry.options), **settings)
             code = loop.train(options)
             keras.backend.clear_session()  # the next model starts from a clean graph
             if code:

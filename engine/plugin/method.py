@@ -15,8 +15,33 @@ import importlib
 from types import MappingProxyType
 
 PRESETS = ("tiny", "cpu", "paper")
-# The training options a method may take, each setting one key of its config.
-OPTIONS = ("backbone", "stages", "features", "box", "loss", "hard_keypoints")
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A training option a method may take (`--name` on the command line): its type, the
+    placeholder its help shows, and what it does. Its values, where they are a fixed set,
+    are the methods' own (Method.choices)."""
+    type: type
+    metavar: str
+    help: str
+
+
+# The training options a method may take, each setting one key of its config; run.py's
+# `train` offers each, and a method's descriptor says which it takes (Method.options).
+OPTIONS = {
+    "backbone": Option(str, "B", "the trunk (default: the preset's)"),
+    "stages": Option(int, "N", "how many outputs the model refines (default: the preset's)"),
+    "features": Option(int, "F", "channels of the hourglass's residual modules (default: "
+                       "the preset's)"),
+    "box": Option(str, "BOX", "coordinate targets: relative to the whole input (default) or "
+                  "to a garment box that the model predicts too"),
+    "loss": Option(str, "LOSS", "smooth L1 on the coordinates (DeepPose; the default) or "
+                   "rle, Residual Log-likelihood Estimation (Li et al. 2021)"),
+    "hard_keypoints": Option(int, "K", "per image, only the K keypoints whose maps cost most "
+                             "count in the loss (online hard keypoint mining, CPN; default: "
+                             "all)"),
+}
 # How the heatmap methods' maps become points (`--decode`), the default first: the argmax
 # with a quarter-cell shift, or DARK's Taylor step (engine/plugin/heatmaps.py).
 HEATMAP_DECODERS = ("argmax", "dark")
@@ -31,7 +56,7 @@ class Method:
     stage_noun: what one of its outputs is called in pictures and reports ("stage", "stack").
     presets:    {"tiny": {...}, "cpu": {...}, "paper": {...}}: its model's config keys per
                 preset, merged over the preset's shared keys (engine/plugin/presets.py).
-    options:    {option: config key} for the options of OPTIONS that apply to it, e.g.
+    options:    {option: config key} for the options of OPTIONS that it takes, e.g.
                 {"stages": "stacks"}: `--stages 4` sets cfg["stacks"]. Any other is refused.
     backbones:  the --backbone values it takes (empty if it takes no --backbone).
     choices:    {option: the values it takes} for its options of a fixed set of values,
@@ -79,6 +104,11 @@ class Method:
     def make_codec(self, cfg, num_keypoints):
         """The package's codec.make_codec."""
         return importlib.import_module(f"{self.name}.codec").make_codec(cfg, num_keypoints)
+
+    def values_of(self, option):
+        """The values it takes for `option`: its backbones, its choices, or () where any
+        value of the option's type goes."""
+        return self.backbones if option == "backbone" else self.choices.get(option, ())
 
     def backbone_of(self, cfg):
         """The trunk a run of this method used, as reports name it."""

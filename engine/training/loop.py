@@ -42,13 +42,9 @@ class Options:
     out: str = "runs"
     name: str = None
     seed: int = 0
-    backbone: str = None
-    stages: int = None
-    features: int = None
     input_size: int = None
-    box: str = None
-    loss: str = None
-    hard_keypoints: int = None
+    # {option of method.OPTIONS: value}, e.g. {"loss": "rle"}; None or absent: the preset's
+    method_options: dict = dataclasses.field(default_factory=dict)
     first_stage: str = None
     crop_jitter: float = None
     curriculum: bool = False
@@ -64,7 +60,9 @@ class Options:
     @classmethod
     def from_args(cls, args):
         """The options of a parsed `run.py train` command line."""
-        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+                 if f.name != "method_options"}
+        return cls(**given, method_options={o: getattr(args, o) for o in OPTIONS})
 
 
 # --- configuration -------------------------------------------------------------------
@@ -73,8 +71,7 @@ def new_config(options, gpu):
     preset = presets.pick(options.preset, gpu)
     if options.preset == "auto":
         print(f"preset auto → {preset} ({'a GPU' if gpu else 'no GPU'} found)", flush=True)
-    overrides = presets.method_overrides(
-        options.arch, **{option: getattr(options, option) for option in OPTIONS})
+    overrides = presets.method_overrides(options.arch, **options.method_options)
     cfg = presets.resolve(preset, options.arch, {
         "epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
         "input_size": options.input_size, **overrides})
@@ -93,7 +90,7 @@ def new_config(options, gpu):
         raise UsageError(f"--hard-keypoints must be between 1 and {len(cfg['names'])} (the "
                          f"keypoints of {options.category}), got {hard}")
     cfg["curriculum"] = options.curriculum
-    if options.input_size is not None or options.features is not None:
+    if options.input_size is not None or options.method_options.get("features") is not None:
         models.check_buildable(cfg, "--input-size" if options.input_size else "--features")
     if options.first_stage:
         add_first_stage(cfg, options)
