@@ -218,6 +218,29 @@ def test_points_grid_one_tile_per_stage(tmp_path):
     assert (len(rows), len(cols)) == (2, 3)
 
 
+@pytest.mark.parametrize("writer", ["stage_grid", "points_grid"])
+def test_every_grid_labels_its_rows_beside_a_first_stages_box(writer, monkeypatch, tmp_path):
+    """A second stage's grids start with the whole image and its box; each row's label
+    (its image) stands left of that first tile, in the maps' grid and the points' alike."""
+    figures = []
+    monkeypatch.setattr(draw, "save_figure", lambda fig, path: figures.append(fig))
+    gt = _gt(2)
+    images = np.stack([_image(0), _image(1)])
+    context = (images, np.array([[4, 4, 40, 50]] * 2, np.float32))
+    if writer == "stage_grid":
+        maps = np.zeros((2, M, M, K), np.float32)
+        draw.stage_grid(tmp_path / "g.png", images, [maps], None, gt[..., :2], gt, NAMES,
+                        row_labels=["first.jpg", "second.jpg"], context=context)
+    else:
+        draw.points_grid(tmp_path / "g.png", images, [gt[..., :2]], gt, NAMES,
+                         row_labels=["first.jpg", "second.jpg"], context=context)
+    fig, = figures
+    first_column = [ax for ax in fig.axes if ax.get_title() == draw.CONTEXT_COLUMN or
+                    any(t.get_text() in ("first.jpg", "second.jpg") for t in ax.texts)]
+    labels = [t.get_text() for ax in first_column for t in ax.texts]
+    assert labels == ["first.jpg", "second.jpg"]
+
+
 def test_absent_ground_truth_is_not_drawn(tmp_path):
     img = np.full((S, S, 3), 128, np.uint8)
     gt = np.array([[[16.0, 16.0, 1.0], [48.0, 48.0, -1.0]]])    # second one absent

@@ -19,6 +19,7 @@ Batched variants put the image index first: images (N, S, S, 3), maps (N, M, M, 
 
 Every writer saves atomically (canvas.save_figure) and returns the path it was given.
 """
+import dataclasses
 import math
 
 import cv2
@@ -130,33 +131,17 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
     has_legend = pred_xy is not None or gt is not None
     grid = Grid(n, len(columns), header_height(title, has_legend))
     draw_header(grid, title, legend_handles(pred_xy is not None, gt is not None) if has_legend else None)
+    rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
-        tiles = [_box_tile(context, r)] if context is not None else []
-        tiles += [overlay(rgb, combine_maps(m[r])) for m in stages]
+        tiles = [Tile(_box_tile(context, r))] if context is not None else []
+        tiles += [Tile(overlay(rgb, combine_maps(m[r]))) for m in stages]
         if gt_maps is not None:
-            tiles.append(overlay(rgb, combine_maps(gt_maps[r])))
-        for c, tile in enumerate(tiles):
-            ax = grid.ax(r, c)
-            show_image(ax, tile)
-            if r == 0:
-                ax.set_title(columns[c], fontsize=TITLE_FONTSIZE, pad=4)
-            if c == 0 and row_labels is not None:
-                row_label(ax, row_labels[r])
-        ax = grid.ax(r, len(columns) - 1)
-        show_image(ax, rgb)
-        p = None if pred_xy is None else pred_xy[r]
-        g = None if gt is None else gt[r]
-        draw_points(ax, rgb.shape[:2], p, g, names)
-        err = mean_error_px(p, g)
-        if err is not None:
-            corner_note(ax, f"mean error {err:.1f} px")
-        if r == 0:
-            ax.set_title(columns[-1], fontsize=TITLE_FONTSIZE, pad=4)
-        if len(columns) == 1 and row_labels is not None:
-            row_label(ax, row_labels[r])
-    save_figure(grid.fig, path)
-    return path
+            tiles.append(Tile(overlay(rgb, combine_maps(gt_maps[r]))))
+        tiles.append(Tile(rgb, None if pred_xy is None else pred_xy[r],
+                          None if gt is None else gt[r], names))
+        rows.append(tiles)
+    return _write_rows(path, grid, columns, rows, row_labels)
 
 
 def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
@@ -219,28 +204,13 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
                                          keypoints_tile=False), context)
     grid = Grid(n, len(columns), header_height(title, True))
     draw_header(grid, title, legend_handles(True, gt is not None))
-    skip = 0 if context is None else 1
+    rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
         g = None if gt is None else gt[r]
-        if context is not None:
-            ax = grid.ax(r, 0)
-            show_image(ax, _box_tile(context, r))
-            if r == 0:
-                ax.set_title(columns[0], fontsize=TITLE_FONTSIZE, pad=4)
-        for c, xy in enumerate(stages, start=skip):
-            ax = grid.ax(r, c)
-            show_image(ax, rgb)
-            draw_points(ax, rgb.shape[:2], xy[r], g, names)
-            err = mean_error_px(xy[r], g)
-            if err is not None:
-                corner_note(ax, f"mean error {err:.1f} px")
-            if r == 0:
-                ax.set_title(columns[c], fontsize=TITLE_FONTSIZE, pad=4)
-            if c == 0 and row_labels is not None:
-                row_label(ax, row_labels[r])
-    save_figure(grid.fig, path)
-    return path
+        tiles = [Tile(_box_tile(context, r))] if context is not None else []
+        rows.append(tiles + [Tile(rgb, xy[r], g, names) for xy in stages])
+    return _write_rows(path, grid, columns, rows, row_labels)
 
 
 def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
@@ -260,22 +230,15 @@ def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
     columns = grid_columns(len(stages), False, stage_label, keypoints_tile=False)
     grid = Grid(n, len(columns), header_height(title, True))
     draw_header(grid, title, legend_handles(True, truth is not None))
+    rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
-        for c, xy in enumerate(stages):
-            ax = grid.ax(r, c)
-            show_image(ax, rgb if stage_maps is None else overlay(rgb, normalise_map(stage_maps[c][r])))
-            g = None if truth is None else truth[r]
-            draw_points(ax, rgb.shape[:2], xy[r], g, [name], label=False)
-            err = mean_error_px(xy[r], g)
-            if err is not None:
-                corner_note(ax, f"error {err:.1f} px")
-            if r == 0:
-                ax.set_title(f"{columns[c]}: {name}", fontsize=TITLE_FONTSIZE, pad=4)
-            if c == 0 and row_labels is not None:
-                row_label(ax, row_labels[r])
-    save_figure(grid.fig, path)
-    return path
+        g = None if truth is None else truth[r]
+        rows.append([Tile(rgb if stage_maps is None else
+                          overlay(rgb, normalise_map(stage_maps[c][r])),
+                          xy[r], g, [name], label=False, error="error")
+                     for c, xy in enumerate(stages)])
+    return _write_rows(path, grid, [f"{c}: {name}" for c in columns], rows, row_labels)
 
 
 def error_per_stage(path, errors, labels, stage_label="stage", title=None):
@@ -296,6 +259,39 @@ def error_per_stage(path, errors, labels, stage_label="stage", title=None):
     ax.set_title(title or f"NE per {stage_label}")
     fig.tight_layout()
     save_figure(fig, path)
+    return path
+
+
+@dataclasses.dataclass
+class Tile:
+    """One tile of a grid: a picture and, with `names`, points drawn on it (pred (K, 2) and
+    gt (K, 3), either None) with their mean error in the corner, called `error`."""
+    image: np.ndarray
+    pred: np.ndarray = None
+    gt: np.ndarray = None
+    names: list = None
+    label: bool = True
+    error: str = "mean error"
+
+
+def _write_rows(path, grid, columns, rows, row_labels):
+    """Draw `rows` (per image, its tiles left to right) into `grid`: the column titles over
+    the first row, each row's label left of its first tile; write it to `path`."""
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            ax = grid.ax(r, c)
+            show_image(ax, tile.image)
+            if tile.names is not None:
+                draw_points(ax, tile.image.shape[:2], tile.pred, tile.gt, tile.names,
+                            label=tile.label)
+                err = mean_error_px(tile.pred, tile.gt)
+                if err is not None:
+                    corner_note(ax, f"{tile.error} {err:.1f} px")
+            if r == 0:
+                ax.set_title(columns[c], fontsize=TITLE_FONTSIZE, pad=4)
+            if c == 0 and row_labels is not None:
+                row_label(ax, row_labels[r])
+    save_figure(grid.fig, path)
     return path
 
 
