@@ -32,12 +32,17 @@ def belief_map_loss(y_true, y_pred, hard_keypoints=None):
     return sum_keypoints(-y_true * ops.log(y_pred), hard_keypoints)
 
 
+def stage_count(cfg):
+    """The stages of a CPM config: the model's outputs and the codec's targets."""
+    return int(cfg.get("stages", 6))
+
+
 class CPMCodec(HeatmapCodec):
     """Targets and decoding for a CPM with `cfg["stages"]` stages on an S/8 grid."""
 
     def __init__(self, cfg, num_keypoints):
         self.set_grid("cpm", cfg, num_keypoints, STRIDE)
-        self.num_stages = int(cfg.get("stages", 6))
+        self.num_stages = stage_count(cfg)
         self.hard_keypoints = cfg.get("hard_keypoints")
         # Softmax belief maps: a sure map is the target itself, whose peak is below 1.
         self.map_kind, self.density_maps = "belief", True

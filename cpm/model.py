@@ -12,6 +12,7 @@ Keras layers and keras.ops only (no TensorFlow), so it runs under any backend.
 import keras
 from keras import layers
 
+from cpm.codec import stage_count
 from engine.plugin.backbones import build_trunk
 
 
@@ -34,7 +35,7 @@ def build_model(num_keypoints, cfg):
     """The CPM for `num_keypoints` belief maps; cfg keys: input_size, stages, stage_channels,
     stage_kernel, backbone, width, weights (see engine.plugin.backbones)."""
     size = int(cfg["input_size"])
-    num_stages = int(cfg.get("stages", 6))
+    num_stages = stage_count(cfg)
     channels = int(cfg.get("stage_channels", 128))
     kernel = int(cfg.get("stage_kernel", 7))
     if num_stages < 1:

@@ -43,11 +43,16 @@ from engine.plugin.heatmaps import MSEHeatmapCodec
 STRIDE = 4
 
 
+def stack_count(cfg):
+    """The stacks of an hourglass config: the model's outputs and the codec's targets."""
+    return int(cfg.get("stacks", 4))
+
+
 class HourglassCodec(MSEHeatmapCodec):
     """Targets and decoding for a stacked hourglass of `cfg["stacks"]` stacks on an S/4 grid."""
 
     def __init__(self, cfg, num_keypoints):
-        super().__init__("hourglass", cfg, num_keypoints, STRIDE, cfg.get("stacks", 4))
+        super().__init__("hourglass", cfg, num_keypoints, STRIDE, stack_count(cfg))
 
 
 def make_codec(cfg, num_keypoints):

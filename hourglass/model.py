@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 from engine.plugin.backbones import imagenet_normalization
+from hourglass.codec import stack_count
 
 STRIDE = 4
 
@@ -81,7 +82,7 @@ def build_model(num_keypoints, cfg):
     """The stacked hourglass for `num_keypoints` heatmaps; cfg keys: input_size, stacks,
     features, depth."""
     size = int(cfg["input_size"])
-    stacks = int(cfg.get("stacks", 4))
+    stacks = stack_count(cfg)
     features = int(cfg.get("features", 256))
     depth = int(cfg.get("depth", 4))
     _check(size, stacks, features, depth)

@@ -124,21 +124,27 @@ def rle_loss(y_true, y_pred, flow):
     return per_image * images / count
 
 
+def settings(cfg):
+    """(box, loss) of a regression config, checked: the model's outputs and the codec's
+    targets both follow them, so both read them here."""
+    box = str(cfg.get("box", "input")).lower()
+    if box not in BOXES:
+        raise ValueError(f"regression: unknown box '{box}'; valid boxes: {', '.join(BOXES)}")
+    loss = str(cfg.get("loss") or "smoothl1").lower()
+    if loss not in LOSSES:
+        raise ValueError(f"regression: unknown loss '{loss}'; valid losses: {', '.join(LOSSES)}")
+    return box, loss
+
+
 class RegressionCodec(Codec):
     """Targets and decoding for a one-stage coordinate regressor on an S x S input."""
 
     def __init__(self, cfg, num_keypoints):
         self.input_size = int(cfg["input_size"])
         self.num_keypoints = int(num_keypoints)
-        self.box = str(cfg.get("box", "input")).lower()
-        if self.box not in BOXES:
-            raise ValueError(f"regression: unknown box '{self.box}'; valid boxes: {', '.join(BOXES)}")
+        self.box, self.loss_name = settings(cfg)
         self.num_stages = 1
         self.rows = self.num_keypoints + (2 if self.box == "garment" else 0)
-        self.loss_name = str(cfg.get("loss") or "smoothl1").lower()
-        if self.loss_name not in LOSSES:
-            raise ValueError(f"regression: unknown loss '{self.loss_name}'; valid losses: "
-                             f"{', '.join(LOSSES)}")
         if cfg.get("decode"):
             raise ValueError(f"--decode {cfg['decode']} is for the heatmap methods: "
                              f"regression reads its coordinates directly")

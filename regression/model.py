@@ -38,6 +38,7 @@ import keras
 from keras import layers, ops
 
 from engine.plugin.backbones import build_trunk, imagenet_normalization
+from regression.codec import settings
 
 CASCADE_ERROR = "regression: only --stages 1 is built (DeepPose's cascade of refining stages is not)"
 HEAD_CHANNELS = 16
@@ -72,7 +73,8 @@ def build_model(num_keypoints, cfg):
     size = int(cfg["input_size"])
     if int(cfg.get("stages", 1)) != 1:
         raise ValueError(CASCADE_ERROR)
-    rows = int(num_keypoints) + (2 if str(cfg.get("box", "input")).lower() == "garment" else 0)
+    box, loss = settings(cfg)
+    rows = int(num_keypoints) + (2 if box == "garment" else 0)
     backbone = str(cfg.get("backbone", "simple")).lower()
     width = float(cfg.get("width", 32))
 
@@ -89,7 +91,7 @@ def build_model(num_keypoints, cfg):
     x = _conv_bn_relu(features, HEAD_CHANNELS, 1, "head")
     x = layers.Flatten(name="head_flatten")(x)
     out = layers.Dense(2 * rows, kernel_initializer="zeros", dtype="float32", name="stage1_dense")(x)
-    if str(cfg.get("loss") or "smoothl1").lower() == "rle":
+    if loss == "rle":
         # RLE's scale per coordinate, in (0, 1) of the [-1, 1] frame (regression/codec.py).
         # It reads the trunk's features without training them: the trunk learns to place
         # the points, from the coordinates' gradient alone (the ablation is in the codec).
