@@ -5,7 +5,7 @@
     model.compile(loss=[codec.loss] * codec.num_stages)
     xy, conf = codec.decode(model.predict(images))  # numpy, last stage
 
-The interface is engine.plugin.codec.Codec; decoding, flip and pictures come from
+The interface is engine.plugin.codec.Codec; decoding and the maps come from
 engine.plugin.heatmaps.HeatmapCodec. `encode` imports TensorFlow when it runs (inside
 tf.data); `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """

@@ -34,7 +34,7 @@ Width is not the cause: with the old init and loss, 128 features (4 x the FLOPs)
 put a quarter of the points far away (issue 13's measurement, val NE 0.255).
 (88 features, ~0.5 GFLOP, is the cpu budget every method shares; tests/test_budgets.py.)
 
-The interface is engine.plugin.codec.Codec; targets, loss, decoding, flip and pictures come from
+The interface is engine.plugin.codec.Codec; targets, loss, decoding and the maps come from
 engine.plugin.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
 `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """

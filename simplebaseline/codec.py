@@ -23,7 +23,7 @@ or the init changed, val NE of the best epoch:
     last layer Glorot (Keras' default), plain MSE: 1.63 after 10 epochs (seed 0), worse than
         the mean shape and not improving since epoch 2 (flat maps), so it was stopped.
 
-The interface is engine.plugin.codec.Codec; targets, loss, decoding, flip and pictures come from
+The interface is engine.plugin.codec.Codec; targets, loss, decoding and the maps come from
 engine.plugin.heatmaps. `targets` and `encode` import TensorFlow when they run (inside tf.data);
 `loss` uses keras.ops only. The module itself imports without TensorFlow.
 """

@@ -4,7 +4,7 @@ the images it gets most wrong (`visualize --keypoint`, `visualize --worst`, and 
 
     validation images (a second stage's: its first stage's crops) → the model → every
     stage's output and points (original pixels) → each image's error per stage and keypoint
-    → the pictures the codec draws (maps, or points for regression) and a JSON of the figures
+    → the pictures of its maps, or points for regression (stages.py), and a JSON of the figures
 """
 import json
 

@@ -10,8 +10,8 @@ target), -1 absent (no target, no loss).
 `gaussian_targets`, `peak_one_targets` and `target_weights` are TensorFlow ops (they
 run inside tf.data; TensorFlow is imported when they are called, so this module imports
 without it); `masked_mse` is keras.ops. Everything else is numpy. `HeatmapCodec` is the
-shared half of the codecs whose outputs are maps: decoding, flip test-time augmentation
-and pictures; `MSEHeatmapCodec` adds peak-1 targets and the masked MSE.
+shared half of the codecs whose outputs are maps: decoding, and the maps that the test-time
+layer merges and the pictures draw; `MSEHeatmapCodec` adds peak-1 targets and the masked MSE.
 """
 import abc
 
@@ -295,8 +295,8 @@ class HeatmapCodec(Codec):
     """A codec whose every stage is a stack of K heatmaps on an M x M grid of stride r = S / M.
 
     A subclass calls `set_grid` in its __init__, sets `num_stages`, and gives `targets`
-    (one stage's maps for one image, TF), `loss` and `example_targets`; decoding, flip
-    test-time augmentation and the pictures are shared here.
+    (one stage's maps for one image, TF), `loss` and `example_targets`; decoding and the
+    maps (`stage_maps`, `map_kind`) are shared here.
     """
 
     decoders = DECODERS

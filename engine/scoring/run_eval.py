@@ -3,7 +3,8 @@
 Predictions are decoded per stage by the method's codec (input pixels), mapped back
 through each image's letterbox to original pixels, and scored there, exactly as a
 submission would be: NE per stage, PCK, and the mean-shape floor. The stage-by-stage
-picture of a few fixed validation images is drawn by the codec.
+picture of a few fixed validation images shows the codec's maps, or its points
+(engine/pictures/stages.py).
 """
 import numpy as np
 
