@@ -16,12 +16,13 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from data_tools import metrics, pipeline  # noqa: E402
-from engine.plugin import models
-from engine.runs import data_source
-from engine.scoring import run_eval  # noqa: E402
+from engine.plugin import models  # noqa: E402
 from engine.plugin.codec import stage_arrays  # noqa: E402
+from engine.runs import data_source  # noqa: E402
+from engine.scoring import run_eval  # noqa: E402
 
-FAR, SECOND, APART = 0.5, 0.5, 3
+FAR = metrics.FAR
+SECOND, APART = 0.5, 3
 
 
 def has_second_peak(one_map):
