@@ -89,10 +89,10 @@ def evaluate_runs(run_paths, gt_path, data_dir=None, scales=(1.0,), flip=False, 
     would (each category by its run or ensemble, with the test-time views), written as a
     submission and scored as `evaluate --pred` would, beside each run's mean shape."""
     import tempfile
-    from engine.inference import submission
-    from engine.scoring import run_eval
-    from engine.inference import test_time  # TensorFlow: only to score runs
+    # TensorFlow: imported only to score runs (`evaluate --pred` needs none)
+    from engine.inference import submission, test_time
     from engine.runs.run_dir import RunDir
+    from engine.scoring import run_eval
     runs = submission.read_runs(run_paths)
     test = submission.annotations(*submission.from_test_csv(gt_path, data_dir, None), gt_path)
     test, xy = submission.predict_rows(test, runs, batch_size, scales, flip, decode, gt_path)
