@@ -22,13 +22,9 @@ case $category in
 esac
 [ -f "$train_dir/Annotations/train.csv" ] || { echo "error: $train_dir is not a FashionAI folder (no Annotations/train.csv)" >&2; exit 2; }
 [ "$category" = all ] || grep -q ",$category," "$train_dir/Annotations/train.csv" || { echo "error: $train_dir/Annotations/train.csv has no $category row" >&2; exit 2; }
-run_paths=()
+. "$(dirname "$0")/hourglass_run.sh"
 for seed in 0 1; do
-  name=real; [ "$seed" != 0 ] && name="real-seed$seed"
-  run_paths+=("$runs/all-hourglass-$name")
-  [ -e "$runs/all-hourglass-$name/metrics.json" ] && continue
-  python "$CODE/run.py" train --arch hourglass --preset "${PRESET:-cpu}" ${EPOCHS:+--epochs "$EPOCHS"} \
-    --category all --data-dir "$train_dir" --out "$runs" --seed "$seed" --name "$name" >&2
+  hourglass_run "$runs" "$seed" all real --data-dir "$train_dir" ${EPOCHS:+--epochs "$EPOCHS"} >&2
 done
-options="--run ${run_paths[0]} --run ${run_paths[1]} --flip --scales 0.75 1 1.25"
+options="--run $runs/all-hourglass-real --run $runs/all-hourglass-real-seed1 --flip --scales 0.75 1 1.25"
 [ "$category" = all ] && echo "$options" || echo "$options --category $category"

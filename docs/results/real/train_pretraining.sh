@@ -29,11 +29,10 @@ for folder in "$sample/train" "$synth"; do
   [ -f "$folder/Annotations/train.csv" ] || { echo "error: $folder is not a FashionAI folder (no Annotations/train.csv)" >&2; exit 2; }
 done
 suffix=""; [ "$seed" != 0 ] && suffix="-seed$seed"
-train() {  # category name data [flags...]: skipped when the run is there already
+. "$(dirname "$0")/hourglass_run.sh"
+train() {  # category name data [flags...]
   local category=$1 name=$2 data=$3; shift 3
-  [ -e "$runs/$category-hourglass-$name$suffix/metrics.json" ] && return 0
-  python "$CODE/run.py" train --arch hourglass --preset cpu --category "$category" \
-    --data-dir "$data" --out "$runs" --seed "$seed" --name "$name$suffix" "$@"
+  hourglass_run "$runs" "$seed" "$category" "$name" --data-dir "$data" "$@"
 }
 case $line in
   synth)

@@ -20,11 +20,10 @@ CODE=${CODE:-$(cd "$(dirname "$0")/../../.." && pwd)}
 sample=$1; runs=$2; category=$3; seed=$4; line=$5
 [ -f "$sample/train/Annotations/train.csv" ] || { echo "error: $sample is not the real sample (no train/Annotations/train.csv)" >&2; exit 2; }
 suffix=""; [ "$seed" != 0 ] && suffix="-seed$seed"
-train() {  # name [flags...]: skipped when the run is there already
+. "$(dirname "$0")/hourglass_run.sh"
+train() {  # name [flags...]
   local name=$1; shift
-  [ -e "$runs/$category-hourglass-$name$suffix/metrics.json" ] && return 0
-  python "$CODE/run.py" train --arch hourglass --preset cpu --category "$category" \
-    --data-dir "$sample/train" --out "$runs" --seed "$seed" --name "$name$suffix" "$@"
+  hourglass_run "$runs" "$seed" "$category" "$name" --data-dir "$sample/train" "$@"
 }
 case $line in
   ohkm) train ohkm8 --hard-keypoints 8 ;;
