@@ -119,6 +119,22 @@ def test_no_library_module_imports_a_command():
     assert found == {}
 
 
+# The engine's folders, bottom up: each may import those before it, never one after it.
+LAYERS = ("runs", "plugin", "inference", "pictures", "scoring", "training", "comparison",
+          "commands")
+
+
+def test_the_engine_folders_form_layers():
+    assert {p.parent.name for p in ENGINE} == set(LAYERS)
+    upward = {}
+    for path in ENGINE:
+        own = LAYERS.index(path.parent.name)
+        above = sorted(m for m in _engine_imports(path) if LAYERS.index(m.split(".")[1]) > own)
+        if above:
+            upward[_module(path)] = above
+    assert upward == {}
+
+
 def test_one_atomic_write_helper():
     """Only data_tools/atomic.py renames a finished file into place; every writer uses it."""
     writers = []

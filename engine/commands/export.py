@@ -22,8 +22,9 @@ import numpy as np
 from data_tools import atomic, letterbox, pipeline
 from data_tools.errors import DataError, UsageError
 from engine.commands.quiet import native_stderr_off
+from engine.inference import trained_run
 from engine.plugin import models
-from engine.runs import data_source, trained_run
+from engine.runs import data_source
 from engine.scoring.score_report import write_json
 
 # --format → (Keras' export format, the file's suffix, the packages it needs: pip names by

@@ -6,8 +6,8 @@ import statistics
 import numpy as np
 
 from data_tools import metrics
+from engine.inference import trained_run
 from engine.plugin import models, registry
-from engine.runs import trained_run
 from engine.runs.run_dir import RunDir
 from engine.scoring import run_eval
 

@@ -10,13 +10,13 @@ import numpy as np
 
 from data_tools import letterbox, metrics, pipeline, schema
 from data_tools.errors import DataError, UsageError
-from engine.inference import test_time, two_stage
+from engine.inference import test_time, trained_run, two_stage
 from engine.inference.predictions import predict, to_original  # noqa: F401 (callers use them here)
 from engine.inference.submission import run_for
 from engine.pictures import stages
 from engine.plugin import models, registry
 from engine.plugin.codec import stage_arrays
-from engine.runs import data_source, trained_run
+from engine.runs import data_source
 from engine.runs.run_dir import RunDir
 
 PICTURE_IMAGES = 4
