@@ -68,6 +68,8 @@ RECIPE = [("the joint model alone", "all-hourglass-real", {}),
           ("`--flip --scales 0.75 1 1.25`", "all-hourglass-real", FLIP_SCALES),
           ("two seeds' runs as one ensemble, `--flip --scales 0.75 1 1.25`",
            "all-hourglass-real", dict(FLIP_SCALES, ensemble=True)),
+          ("the same, `--decode dark`", "all-hourglass-real",
+           dict(FLIP_SCALES, ensemble=True, decode="dark")),
           # The joint model at 192 px: train_steps.sh SAMPLE RUNS all SEED 192px
           ("the joint model at 192 px (`--input-size 192`)", "all-hourglass-192px", {}),
           ("192 px, `--flip --scales 0.75 1 1.25`", "all-hourglass-192px", FLIP_SCALES),
