@@ -1,4 +1,4 @@
-"""engine.pictures.draw: PNGs that open, have the tiles they claim, and maps that peak where planted.
+"""engine/pictures: PNGs that open, have the tiles they claim, and maps that peak where planted.
 
 Tiles are counted from the written PNG itself (runs of non-white pixels between the white
 gaps), not from the module's own layout numbers, so the checks are not circular.

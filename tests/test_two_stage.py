@@ -129,7 +129,7 @@ def second_stage(tiny_skirt_runs, synthetic, tmp_path_factory):
 
 
 def chain_by_hand(second, first, ann, batch_size=8):
-    """The two stages step by step, without engine/inference/test_time.py or engine/inference/two_stage.py:
+    """The two stages step by step, without engine/inference/test_time.py or two_stage.py:
     (N, K, 2) points in original pixels and the boxes."""
     def points(run_path, boxes=None):
         _, cfg, model, codec = models.load_run(run_path)

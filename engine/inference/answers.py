@@ -19,9 +19,9 @@ def mirror_points(xy, size, permutation):
 
 
 def to_frame(xy, view, side):
-    """Points in the canvas pixels of a test-time view (engine.inference.test_time.View) → the pixels
-    of the run's own `side` px frame (pixel centres at integers, as everywhere); a mirrored
-    view's points stay mirrored."""
+    """Points in the canvas pixels of a test-time view (test_time.View) → the pixels of the
+    run's own `side` px frame (pixel centres at integers, as everywhere); a mirrored view's
+    points stay mirrored."""
     return (np.asarray(xy, np.float64) - view.offset + 0.5) * (side / view.content) - 0.5
 
 

@@ -8,7 +8,7 @@ whole image, a second run, trained on garment crops, finds the keypoints in that
                               → its crop → the second run → original pixels
 
 The second run's config records its first (`first_stage`, the folder), so `evaluate --run`,
-`predict --run` and the pictures chain the two by themselves (engine/inference/test_time.py's Chain).
+`predict --run` and the pictures chain the two by themselves (test_time.py's Chain).
 A first stage is a one-stage run of the same category and keypoints, trained on the same
 data and split, so that the validation images are unseen by both stages.
 """
@@ -78,8 +78,8 @@ def gt_boxes(cfg, ann):
 
 
 def predicted_boxes(prediction, ann, margin):
-    """(boxes, clipped) around a first stage's points (engine.inference.predictions.collect's figures) of every
-    image of `ann`; an image the first stage could not read keeps its whole image."""
+    """(boxes, clipped) around a first stage's points (predictions.collect's figures) of
+    every image of `ann`; an image the first stage could not read keeps its whole image."""
     points = np.full((len(ann), len(prediction["stage_xy"][-1][0]), 2), np.nan, np.float32)
     points[prediction["indices"]] = prediction["stage_xy"][-1]
     return crops.garment_boxes(points, letterbox.image_sizes(ann), margin)

@@ -130,7 +130,8 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
     columns = _with_context(grid_columns(len(stages), gt_maps is not None, stage_label), context)
     has_legend = pred_xy is not None or gt is not None
     grid = Grid(n, len(columns), header_height(title, has_legend))
-    draw_header(grid, title, legend_handles(pred_xy is not None, gt is not None) if has_legend else None)
+    draw_header(grid, title,
+                legend_handles(pred_xy is not None, gt is not None) if has_legend else None)
     rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
@@ -165,7 +166,8 @@ def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
     n_rows = max(1, math.ceil(k / n_cols))
     with_legend = pred is not None or truth is not None
     grid = Grid(n_rows, n_cols, header_height(title, with_legend))
-    draw_header(grid, title, legend_handles(pred is not None, truth is not None) if with_legend else None)
+    draw_header(grid, title,
+                legend_handles(pred is not None, truth is not None) if with_legend else None)
     for i in range(k):
         ax = grid.ax(i // n_cols, i % n_cols)
         show_image(ax, overlay(rgb, normalise_map(maps[..., i])))
