@@ -22,7 +22,7 @@ def recipe(*args, **env):
 def trained(synthetic, tmp_path_factory):
     """The recipe for skirts, tiny and one epoch: (runs folder, the script's process)."""
     runs = tmp_path_factory.mktemp("recipe") / "runs"
-    result = recipe("skirt", synthetic, runs, PRESET="tiny", EPOCHS="1")
+    result = recipe("skirt", synthetic, runs, PRESET="tiny", EPOCHS="1", INPUT_SIZE="64")
     assert result.returncode == 0, result.stdout + result.stderr
     return runs, result
 
@@ -30,9 +30,10 @@ def trained(synthetic, tmp_path_factory):
 def test_the_last_line_predicts_the_category_with_both_joint_runs(trained, synthetic, tmp_path):
     runs, result = trained
     options = result.stdout.strip().splitlines()[-1].split()
-    assert options == ["--run", str(runs / "all-hourglass-real"),
-                       "--run", str(runs / "all-hourglass-real-seed1"),
-                       "--flip", "--scales", "0.75", "1", "1.25", "--category", "skirt"]
+    assert options == ["--run", str(runs / "all-hourglass-64px"),
+                       "--run", str(runs / "all-hourglass-64px-seed1"),
+                       "--flip", "--scales", "0.75", "1", "1.25", "--decode", "dark",
+                       "--category", "skirt"]
     out = tmp_path / "skirts.csv"
     predicted = run_cli("predict", *options, "--test-csv", synthetic / "test.csv", "--out", out)
     assert predicted.returncode == 0, predicted.stdout + predicted.stderr
@@ -48,7 +49,7 @@ def test_another_category_or_all_trains_nothing_again(trained, synthetic):
     assert len(before) == 2
     options = first.stdout.strip().splitlines()[-1].removesuffix(" --category skirt")
     for category, last in (("trousers", options + " --category trousers"), ("all", options)):
-        result = recipe(category, synthetic, runs, PRESET="tiny", EPOCHS="1")
+        result = recipe(category, synthetic, runs, PRESET="tiny", EPOCHS="1", INPUT_SIZE="64")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == last
     assert {p: p.stat().st_mtime for p in runs.glob("*/metrics.json")} == before

@@ -74,7 +74,9 @@ RECIPE = [("the joint model alone", "all-hourglass-real", {}),
           ("the joint model at 192 px (`--input-size 192`)", "all-hourglass-192px", {}),
           ("192 px, `--flip --scales 0.75 1 1.25`", "all-hourglass-192px", FLIP_SCALES),
           ("192 px, two seeds' runs as one ensemble, `--flip --scales 0.75 1 1.25`",
-           "all-hourglass-192px", dict(FLIP_SCALES, ensemble=True))]
+           "all-hourglass-192px", dict(FLIP_SCALES, ensemble=True)),
+          ("the same, `--decode dark`", "all-hourglass-192px",
+           dict(FLIP_SCALES, ensemble=True, decode="dark"))]
 
 
 # (label, run name stem, test-time options of run.py evaluate; "ensemble": with the next seed)
