@@ -43,6 +43,7 @@ def choices_of(option):
 
 
 def decoders():
+    """The --decode values some method's codec offers (the descriptors' `decoders`)."""
     from engine.plugin import registry
     return tuple(dict.fromkeys(d for m in registry.all_methods() for d in m.decoders))
 
