@@ -128,10 +128,6 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
                              f"{len(images)} images and {k} keypoints")
     _check_rows(n, k, gt_maps=gt_maps, pred_xy=pred_xy, gt=gt)
     columns = _with_context(grid_columns(len(stages), gt_maps is not None, stage_label), context)
-    has_legend = pred_xy is not None or gt is not None
-    grid = Grid(n, len(columns), header_height(title, has_legend))
-    draw_header(grid, title,
-                legend_handles(pred_xy is not None, gt is not None) if has_legend else None)
     rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
@@ -142,7 +138,8 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
         tiles.append(Tile(rgb, None if pred_xy is None else pred_xy[r],
                           None if gt is None else gt[r], names))
         rows.append(tiles)
-    return _write_rows(path, grid, columns, rows, row_labels)
+    legend = (pred_xy is not None, gt is not None)
+    return _write_rows(path, columns, rows, row_labels, title, legend if any(legend) else None)
 
 
 def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
@@ -204,15 +201,13 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
     _check_rows(n, k, gt=gt)
     columns = _with_context(grid_columns(len(stages), False, stage_label,
                                          keypoints_tile=False), context)
-    grid = Grid(n, len(columns), header_height(title, True))
-    draw_header(grid, title, legend_handles(True, gt is not None))
     rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
         g = None if gt is None else gt[r]
         tiles = [Tile(_box_tile(context, r))] if context is not None else []
         rows.append(tiles + [Tile(rgb, xy[r], g, names) for xy in stages])
-    return _write_rows(path, grid, columns, rows, row_labels)
+    return _write_rows(path, columns, rows, row_labels, title, (True, gt is not None))
 
 
 def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
@@ -230,8 +225,6 @@ def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
     stages = [np.asarray(xy, np.float64).reshape(-1, 1, 2) for xy in stage_xy]
     truth = None if gt is None else np.asarray(gt, np.float64).reshape(-1, 1, 3)
     columns = grid_columns(len(stages), False, stage_label, keypoints_tile=False)
-    grid = Grid(n, len(columns), header_height(title, True))
-    draw_header(grid, title, legend_handles(True, truth is not None))
     rows = []
     for r in range(n):
         rgb = as_rgb_uint8(images[r])
@@ -240,7 +233,8 @@ def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
                           overlay(rgb, normalise_map(stage_maps[c][r])),
                           xy[r], g, [name], label=False, error="error")
                      for c, xy in enumerate(stages)])
-    return _write_rows(path, grid, [f"{c}: {name}" for c in columns], rows, row_labels)
+    return _write_rows(path, [f"{c}: {name}" for c in columns], rows, row_labels, title,
+                       (True, truth is not None))
 
 
 def error_per_stage(path, errors, labels, stage_label="stage", title=None):
@@ -276,9 +270,12 @@ class Tile:
     error: str = "mean error"
 
 
-def _write_rows(path, grid, columns, rows, row_labels):
-    """Draw `rows` (per image, its tiles left to right) into `grid`: the column titles over
-    the first row, each row's label left of its first tile; write it to `path`."""
+def _write_rows(path, columns, rows, row_labels, title, legend):
+    """A grid of `rows` (per image, its tiles left to right) under `title` and the legend
+    (with predictions, with ground truth; None: no legend): the column titles over the
+    first row, each row's label left of its first tile; written to `path`."""
+    grid = Grid(len(rows), len(columns), header_height(title, legend is not None))
+    draw_header(grid, title, legend_handles(*legend) if legend else None)
     for r, tiles in enumerate(rows):
         for c, tile in enumerate(tiles):
             ax = grid.ax(r, c)
