@@ -71,8 +71,8 @@ def first_stage_box(cfg, original):
 
 def inspect_validation(args):
     """--keypoint NAME or --worst N, on the run's validation images."""
-    from engine.pictures import inspection
     from engine.inference import trained_run
+    from engine.pictures import inspection
     if args.worst is not None and args.worst < 1 or args.images < 1:
         raise UsageError("--worst and --images must be at least 1")
     cfg = RunDir(args.run).read_config()

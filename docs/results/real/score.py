@@ -10,8 +10,8 @@ train_steps.sh):
 
 SAMPLE is the real sample's folder (its test-a/answers.csv is scored on). Every run is scored
 as a user scores it, `run.py evaluate --run RUN --gt ANSWERS` (engine/scoring/test_set.py's
-evaluate_runs) with ANSWERS the dress rows of test-a/answers.csv (so that a --category all run is scored on
-the dresses too): predicted and written as a submission, then the official NE. A run already
+evaluate_runs) with ANSWERS the dress rows of test-a/answers.csv (so that a --category all
+run is scored on the dresses too): predicted and written as a submission, then the official NE. A run already
 in OUT/figures.json, scored after it finished, is not scored again. A line's figure is the
 mean ± sample sd over its seeds 0, 1, 2; its gaps to the first line, and to the real-only
 line of as many training steps, are given seed by seed (paired: the same seed's initial
