@@ -6,7 +6,7 @@ in the engine or in run.py names a method.
 """
 import importlib
 
-METHODS = ("cpm", "hourglass", "regression", "simplebaseline")
+METHODS = ("cpm", "hourglass", "regression", "simplebaseline", "hrnet")
 
 
 def get(name):
