@@ -32,6 +32,7 @@ from engine.pictures.canvas import (corner_note, draw_header, Grid, header_heigh
                                     TITLE_FONTSIZE)
 from engine.pictures.maps import as_rgb_uint8, combine_maps, normalise_map, overlay
 from engine.pictures.points import draw_points, mean_error_px
+from engine.pictures.profiles import draw_profiles, Profiles
 
 MAX_IMAGES = 8         # rows drawn at most by the grid writers (a safety net, not a default batch)
 
@@ -142,20 +143,26 @@ def stage_grid(path, images, stage_maps, gt_maps, pred_xy, gt, names, title=None
     return _write_rows(path, columns, rows, row_labels, title, legend if any(legend) else None)
 
 
-def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
-    """One tile per keypoint: its map (normalised to its own peak) over the image, titled
-    with the keypoint's name, the raw peak value in the corner, the prediction marked if
-    given (and the ground truth if `gt` (K, 3) is given; absent ground truth is not drawn).
+def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None,
+                   profiles=None):
+    """One tile per keypoint: its map (normalised to its own peak) over the image, or its
+    two 1-D distributions along the tile's edges, titled with the keypoint's name, the raw
+    peak value in the corner, the prediction marked if given (and the ground truth if `gt`
+    (K, 3) is given; absent ground truth is not drawn).
 
-    image (S, S, 3); maps (M, M, K) (the last stage); pred_xy (K, 2) or None. Returns `path`.
+    image (S, S, 3); maps (M, M, K) (the last stage), or None with `profiles`
+    (profiles.Profiles, px and py (K, B)); pred_xy (K, 2) or None. Returns `path`.
     """
     rgb = as_rgb_uint8(image)
-    maps = np.asarray(maps, np.float32)
-    if maps.ndim == 4 and maps.shape[0] == 1:
-        maps = maps[0]
-    if maps.ndim != 3:
-        raise ValueError(f"keypoint_panel: expected maps (M, M, K), got {maps.shape}")
-    k = maps.shape[-1]
+    if maps is None:
+        k = len(profiles.px)
+    else:
+        maps = np.asarray(maps, np.float32)
+        if maps.ndim == 4 and maps.shape[0] == 1:
+            maps = maps[0]
+        if maps.ndim != 3:
+            raise ValueError(f"keypoint_panel: expected maps (M, M, K), got {maps.shape}")
+        k = maps.shape[-1]
     names = _names(names, k)
     pred = None if pred_xy is None else np.asarray(pred_xy, np.float64).reshape(k, -1)
     truth = None if gt is None else np.asarray(gt, np.float64).reshape(k, -1)
@@ -167,24 +174,32 @@ def keypoint_panel(path, image, maps, names, pred_xy=None, gt=None, title=None):
                 legend_handles(pred is not None, truth is not None) if with_legend else None)
     for i in range(k):
         ax = grid.ax(i // n_cols, i % n_cols)
-        show_image(ax, overlay(rgb, normalise_map(maps[..., i])))
+        if maps is None:
+            show_image(ax, rgb)
+            one = Profiles(profiles.px[i:i + 1], profiles.py[i:i + 1], profiles.pixels)
+            draw_profiles(ax, rgb.shape[:2], one)
+            peak = min(float(one.px.max()), float(one.py.max()))
+        else:
+            show_image(ax, overlay(rgb, normalise_map(maps[..., i])))
+            peak = np.nan_to_num(maps[..., i], nan=0.0, posinf=0.0, neginf=0.0).max()
         ax.set_title(names[i], fontsize=TITLE_FONTSIZE, pad=4)
         one_pred = None if pred is None else pred[i:i + 1]
         one_gt = None if truth is None else truth[i:i + 1]
         draw_points(ax, rgb.shape[:2], one_pred, one_gt, [names[i]], label=False)
-        peak = np.nan_to_num(maps[..., i], nan=0.0, posinf=0.0, neginf=0.0).max()
         corner_note(ax, f"peak {peak:.3g}")
     save_figure(grid.fig, path)
     return path
 
 
 def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stage",
-                row_labels=None, max_images=MAX_IMAGES, context=None):
-    """For regression (no maps): one row per image, one tile per cascade stage, each with
-    that stage's predicted points (magenta, named), the ground truth (green) and the error
+                row_labels=None, max_images=MAX_IMAGES, context=None, stage_profiles=None):
+    """For the methods without maps: one row per image, one tile per stage, each with that
+    stage's predicted points (magenta, named), the ground truth (green) and the error
     lines, the mean pixel error over visible keypoints in the corner, and a legend.
 
     images (N, S, S, 3); stage_xy: list over stages of (N, K, 2); gt (N, K, 3) or None.
+    stage_profiles: a list over stages of profiles.Profiles whose px, py are batched
+    (N, K, B), drawn along each tile's edges (SimCC's distributions), or None.
     Column titles are `grid_columns(len(stage_xy), False, stage_label, keypoints_tile=False)`;
     `context` as for `stage_grid`. Returns `path`.
     """
@@ -206,19 +221,24 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
         rgb = as_rgb_uint8(images[r])
         g = None if gt is None else gt[r]
         tiles = [Tile(_box_tile(context, r))] if context is not None else []
-        rows.append(tiles + [Tile(rgb, xy[r], g, names) for xy in stages])
+        rows.append(tiles + [Tile(rgb, xy[r], g, names,
+                                  profiles=None if stage_profiles is None else
+                                  _profiles_row(stage_profiles[s], r))
+                             for s, xy in enumerate(stages)])
     return _write_rows(path, columns, rows, row_labels, title, (True, gt is not None))
 
 
 def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
-                    stage_label="stage", row_labels=None, max_images=MAX_IMAGES):
+                    stage_label="stage", row_labels=None, max_images=MAX_IMAGES,
+                    stage_profiles=None):
     """One keypoint through the stages: one row per image, one tile per stage with that
     stage's map of the keypoint over the image (if `stage_maps`), its decoded point
     (magenta) and the ground truth (green), joined by the error line.
 
     images (N, S, S, 3); stage_maps: list over stages of (N, M, M) maps, or None (points
-    alone, a regression run); stage_xy: list over stages of (N, 2); gt (N, 3) or None.
-    Returns `path`.
+    alone, a regression run); stage_xy: list over stages of (N, 2); gt (N, 3) or None;
+    stage_profiles: a list over stages of profiles.Profiles of the keypoint, px and py
+    (N, 1, B), or None. Returns `path`.
     """
     images = _batched(images, 4, "images")
     n = len(images) if max_images is None else min(len(images), int(max_images))
@@ -231,7 +251,9 @@ def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
         g = None if truth is None else truth[r]
         rows.append([Tile(rgb if stage_maps is None else
                           overlay(rgb, normalise_map(stage_maps[c][r])),
-                          xy[r], g, [name], label=False, error="error")
+                          xy[r], g, [name], label=False, error="error",
+                          profiles=None if stage_profiles is None else
+                          _profiles_row(stage_profiles[c], r))
                      for c, xy in enumerate(stages)])
     return _write_rows(path, [f"{c}: {name}" for c in columns], rows, row_labels, title,
                        (True, truth is not None))
@@ -261,13 +283,15 @@ def error_per_stage(path, errors, labels, stage_label="stage", title=None):
 @dataclasses.dataclass
 class Tile:
     """One tile of a grid: a picture and, with `names`, points drawn on it (pred (K, 2) and
-    gt (K, 3), either None) with their mean error in the corner, called `error`."""
+    gt (K, 3), either None) with their mean error in the corner, called `error`; with
+    `profiles` (profiles.Profiles), the points' 1-D distributions along its edges."""
     image: np.ndarray
     pred: np.ndarray = None
     gt: np.ndarray = None
     names: list = None
     label: bool = True
     error: str = "mean error"
+    profiles: object = None
 
 
 def _write_rows(path, columns, rows, row_labels, title, legend):
@@ -280,6 +304,8 @@ def _write_rows(path, columns, rows, row_labels, title, legend):
         for c, tile in enumerate(tiles):
             ax = grid.ax(r, c)
             show_image(ax, tile.image)
+            if tile.profiles is not None:
+                draw_profiles(ax, tile.image.shape[:2], tile.profiles)
             if tile.names is not None:
                 draw_points(ax, tile.image.shape[:2], tile.pred, tile.gt, tile.names,
                             label=tile.label)
@@ -292,6 +318,11 @@ def _write_rows(path, columns, rows, row_labels, title, legend):
                 row_label(ax, row_labels[r])
     save_figure(grid.fig, path)
     return path
+
+
+def _profiles_row(profiles, r):
+    """Row r of batched profiles.Profiles."""
+    return Profiles(profiles.px[r], profiles.py[r], profiles.pixels)
 
 
 CONTEXT_COLUMN = "first stage's box"

@@ -120,3 +120,14 @@ class Codec(abc.ABC):
         """A batch's outputs as maps: a list over stages of float32 (N, M, M, K), or None where
         the outputs are points (the pictures then draw the points, engine/pictures/stages.py)."""
         return None
+
+    def stage_profiles(self, outputs):
+        """A batch's outputs as each keypoint's 1-D distributions over x and over y, where the
+        codec reads its points off such (SimCC): a list over stages of (px, py), each float32
+        (N, K, B) over B bins whose centres are the input pixels `profile_pixels()`; or None.
+        The pictures draw them beside the points (engine/pictures/profiles.py)."""
+        return None
+
+    def profile_pixels(self):
+        """(B,) the input pixel of each bin's centre, for `stage_profiles`."""
+        raise NotImplementedError(f"{type(self).__name__} gives no 1-D distributions")

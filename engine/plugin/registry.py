@@ -6,7 +6,7 @@ in the engine or in run.py names a method.
 """
 import importlib
 
-METHODS = ("cpm", "hourglass", "regression", "simplebaseline", "hrnet")
+METHODS = ("cpm", "hourglass", "regression", "simplebaseline", "hrnet", "simcc")
 
 
 def get(name):
