@@ -11,7 +11,7 @@
     python run.py predict --run RUN [--run RUN ...] (--test-csv CSV | --images DIR) --out SUB.csv [--flip] [--scales S ...] [--draw]
     python run.py compare --category C [--data-dir DIR] [--preset P] [--epochs N] [--seeds N] [--lines NAME ...] [--train] [--runs-dir runs] --out DIR
     python run.py export --run RUN --format saved_model|onnx|litert [--decode] --out PATH
-    python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--json OUT]
+    python run.py bench --arch A --preset P [--steps N] [--precision P ...] [--batch-size N] [--exported onnx litert] [--json OUT]
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -253,6 +253,9 @@ def make_parser():
     p.add_argument("--input-size", type=int, metavar="N", help="as for train (default: the "
                    "preset's)")
     p.add_argument("--data-dir", help="images for the pipeline part (default: as train)")
+    p.add_argument("--exported", nargs="+", choices=("onnx", "litert"), metavar="FORMAT",
+                   help="instead: the preset's model as `export --decode` writes it, timed "
+                   "in each format's runtime (onnx, litert) on this CPU at batch 1 and 16")
     p.add_argument("--json", help="also write the figures to this JSON file")
 
     p = verbs.add_parser("export", help="a trained run as a SavedModel, ONNX or LiteRT file, "
@@ -324,7 +327,7 @@ def import_tensorflow_quietly():
     Those lines are printed before TensorFlow's own log settings apply; Python errors
     raised by the import are still shown, once stderr is back.
     """
-    from engine.commands.quiet import native_stderr_off
+    from engine.inference.quiet import native_stderr_off
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_off():
         import tensorflow as tf

@@ -2,14 +2,14 @@
 
     python docs/benchmarks_table.py [docs/benchmarks]
 
-Prints, in Markdown: the machine(s), the training step of every method and preset, and the
-input pipeline as each of those runs measured it.
+Prints, in Markdown: the machine(s), the training step of every method and preset, the
+input pipeline as each of those runs measured it, and the exported models' inference.
 """
 import json
 import sys
 from pathlib import Path
 
-ORDER = ["cpm", "hourglass", "regression", "simplebaseline"]
+ORDER = ["cpm", "hourglass", "regression", "simplebaseline", "hrnet", "simcc"]
 PRESETS = ["tiny", "cpu", "paper"]
 
 
@@ -26,6 +26,7 @@ def step_cell(figure):
 
 
 def training_table(rows):
+    rows = [r for r in rows if r["training"]]
     lines = ["| run | input / batch | parameters | GFLOP per image, forward | float32 (share) "
              "| mixed_bfloat16 (share) | bf16 / f32 |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -55,6 +56,18 @@ def pipeline_table(rows):
     return lines
 
 
+def exported_table(rows):
+    """Images/s of each exported model (image in, keypoints out), per runtime and batch."""
+    rows = [r for r in rows if r.get("exported")]
+    lines = ["| run | input | GFLOP per image | onnxruntime, batch 1 / 16 | LiteRT, batch 1 / 16 |",
+             "|---|---|---:|---:|---:|"]
+    for r in rows:
+        cell = lambda fmt: " / ".join(f"{r['exported'][fmt][b]:.3g}" for b in ("1", "16"))
+        lines.append(f"| {r['file']} | {r['input_size']} | {r['flops_per_image'] / 1e9:.3g} "
+                     f"| {cell('onnx')} | {cell('litert')} |")
+    return lines
+
+
 def matmul_rates(rows):
     rates = {}
     for r in rows:
@@ -72,6 +85,8 @@ def main(folder="docs/benchmarks"):
     print("\n".join(training_table(rows)))
     print()
     print("\n".join(pipeline_table(rows)))
+    print()
+    print("\n".join(exported_table(rows)))
 
 
 if __name__ == "__main__":

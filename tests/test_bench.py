@@ -43,6 +43,27 @@ def test_bench_prints_its_table_and_writes_json(synthetic, tmp_path):
     assert step["flops_per_image"] == models.forward_flops(_tiny_cpm())
 
 
+@pytest.mark.slow
+def test_bench_times_the_exported_model_in_each_runtime(tmp_path):
+    """--exported: the preset's model with its decoding, as `export --decode` writes it, timed
+    in onnxruntime and LiteRT at batch 1 and 16; the table and the JSON hold each figure."""
+    from engine.plugin import presets
+    out = tmp_path / "exported.json"
+    result = run_cli("bench", "--arch", "simcc", "--preset", "tiny", "--exported", "onnx",
+                     "litert", "--json", out)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert sorted(figures["exported"]) == ["litert", "onnx"]
+    cfg = {**presets.resolve("tiny", "simcc"), "weights": "none"}
+    assert figures["flops_per_image"] == models.forward_flops(
+        registry.get("simcc").build_model(15, cfg))
+    for fmt, rates in figures["exported"].items():
+        assert sorted(rates) == ["1", "16"]
+        for batch, rate in rates.items():
+            assert f"| {fmt} | {batch} | {rate:.1f} | {1000 / rate:.2f} |" in result.stdout
+    assert "training step" not in result.stdout   # --exported measures that alone
+
+
 def _tiny_cpm():
     from engine.plugin import presets
     from cpm.model import build_model

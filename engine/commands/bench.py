@@ -23,6 +23,7 @@ import json
 import math
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -200,6 +201,38 @@ def summary_lines(summary):
     return lines
 
 
+# --- (c) the exported model ------------------------------------------------------------------
+EXPORT_BATCHES = (1, 16)
+
+
+def exported_rates(cfg, formats):
+    """{format: {batch: images/s}} of the preset's model as `export --decode` writes it
+    (image in, keypoints out), run by each format's runtime on this machine's CPU, at each
+    of EXPORT_BATCHES. The model is untrained: its speed does not depend on its weights."""
+    import keras
+    from engine.inference import exported
+
+    for fmt in formats:
+        exported.check_packages(fmt)
+    keras.utils.set_random_seed(0)
+    model, codec = models.build_uncompiled(cfg)
+    net = exported.exportable(model, codec, decode=True)
+    size = int(cfg["input_size"])
+    rng = np.random.default_rng(0)
+    net(np.zeros((1, size, size, 3), np.float32))  # Keras exports only a model once called
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp:
+        for fmt in formats:
+            path = Path(tmp) / f"model{exported.FORMATS[fmt][1]}"
+            exported.write(net, fmt, path)
+            with exported.quiet_stderr():
+                run = exported.runtime(fmt, path)
+                rates[fmt] = {batch: exported.throughput(
+                    run, rng.random((batch, size, size, 3), dtype=np.float32))
+                    for batch in EXPORT_BATCHES}
+    return rates
+
+
 # --- the command --------------------------------------------------------------------------
 def default_precisions(on_gpu):
     return ["float32", "mixed_float16"] if on_gpu else ["float32", "mixed_bfloat16"]
@@ -223,6 +256,15 @@ def main(args):
     result = {"arch": args.arch, "preset": preset, "category": args.category,
               "batch_size": cfg["batch_size"], "input_size": cfg["input_size"],
               "steps": args.steps, "machine": describe(gpu), "pipeline": None, "training": {}}
+    if args.exported:
+        if backend() != "tensorflow":
+            raise UsageError("--exported needs TensorFlow (its converters)")
+        result["exported"] = exported_rates(cfg, args.exported)
+        result["flops_per_image"] = models.forward_flops(models.build_uncompiled(cfg)[0])
+        print("\n".join(exported_table(result)))
+        if args.json:
+            atomic.write_text(args.json, json.dumps(result, indent=2) + "\n")
+        return 0
     if backend() == "tensorflow":
         result["pipeline"], result["pipeline_summary"], result["pipeline_images"] = (
             pipeline_rates(cfg, args.category, args.data_dir, args.steps, args.rounds))
@@ -266,4 +308,15 @@ def table(result):
         base = result["training"]["float32"]["images_per_s"]
         lines += [f"{p} / float32: {s['images_per_s'] / base:.2f}x"
                   for p, s in result["training"].items() if p != "float32"]
+    return lines
+
+
+def exported_table(result):
+    lines = [f"bench: {result['arch']} exported with its decoding, preset {result['preset']} "
+             f"({result['input_size']} px, {result['flops_per_image'] / 1e9:.2f} GFLOP per "
+             f"image), {result['category']}", f"machine: {result['machine']}", "",
+             "| runtime | batch | images/s | ms per image |", "|---|---:|---:|---:|"]
+    for fmt, rates in result["exported"].items():
+        lines += [f"| {fmt} | {batch} | {rate:.1f} | {1000 / rate:.2f} |"
+                  for batch, rate in rates.items()]
     return lines

@@ -3,6 +3,7 @@
     run folder → model (config.json + best weights, built in float32) [+ codec.decode_graph]
     → Keras' Model.export (SavedModel; ONNX through tf2onnx; LiteRT through TFLiteConverter)
     → the file, loaded by its own runtime and compared with Keras on a few validation images
+(the exporting and the runtimes: engine/inference/exported.py)
 
 What the file takes: the letterboxed image as training saw it, float32 (N, S, S, 3), RGB in
 [0, 1]: the longer side scaled to S and centred on grey padding (128/255), as
@@ -12,28 +13,20 @@ and a confidence, decoded in the graph as `predict` decodes them (the argmax dec
 PATH.json beside the file records the input size, the keypoint names, the letterbox and
 the output, so a user needs nothing of this package to use it.
 """
-import contextlib
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from data_tools import atomic, letterbox, pipeline
+from data_tools import letterbox, pipeline
 from data_tools.errors import DataError, UsageError
-from engine.commands.quiet import native_stderr_off
 from engine.inference import trained_run
+from engine.inference.exported import (check_packages, exportable, FORMATS, quiet_stderr,
+                                       runtime, write)
 from engine.plugin import models
 from engine.runs import data_source
 from engine.scoring.score_report import write_json
 
-# --format → (Keras' export format, the file's suffix, the packages it needs: pip names by
-# import name). SavedModel is a folder.
-FORMATS = {
-    "saved_model": ("tf_saved_model", "", {}),
-    "onnx": ("onnx", ".onnx", {"tf2onnx": "tf2onnx", "onnxruntime": "onnxruntime"}),
-    "litert": ("litert", ".tflite", {"ai_edge_litert": "ai-edge-litert"}),
-}
 CHECK_IMAGES = 4
 # The largest difference from Keras that the check accepts: raw outputs, relative to their
 # largest magnitude (float32 rounding in another runtime's kernels); decoded points in
@@ -41,87 +34,6 @@ CHECK_IMAGES = 4
 RAW_TOLERANCE = 1e-4
 POINT_TOLERANCE = 0.01
 CONFIDENCE_TOLERANCE = 1e-4
-
-
-# --- the graph to export ---------------------------------------------------------------------
-def exportable(model, codec, decode):
-    """A one-output Keras model: the last stage, or with `decode` its decoded keypoints."""
-    import keras
-
-    class DecodeKeypoints(keras.layers.Layer):
-        """The codec's graph decoding, as a layer of the exported model."""
-
-        def call(self, output):
-            return codec.decode_graph(output)
-
-    output = model.outputs[-1]
-    if decode:
-        # Once on zeros first, outside Keras' layer call: a codec that cannot decode in
-        # the graph says why in its own words (Keras would wrap them in its own).
-        codec.decode_graph(keras.ops.zeros((1, *output.shape[1:])))
-        output = DecodeKeypoints(name="keypoints", dtype="float32")(output)
-    # One input tensor, not a list of one: the exported signature then takes the image.
-    return keras.Model(model.inputs[0], output, name="exported")
-
-
-def check_packages(fmt):
-    """UsageError naming what a format needs, before a model is built."""
-    import importlib.util
-    missing = [pip for name, pip in FORMATS[fmt][2].items()
-               if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UsageError(f"--format {fmt} needs {' and '.join(missing)}, which are not "
-                         f"installed (pip install -r requirements.txt)")
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """The converters' and runtimes' C++, logging and warning chatter (hundreds of lines)
-    kept off the terminal; an error still raises, and main() shows its first line."""
-    import logging
-    levels = {name: logging.getLogger(name).level for name in ("tf2onnx", "absl")}
-    for name in levels:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        with native_stderr_off(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def write(net, fmt, out):
-    """Export `net` to `out` atomically: into a temporary sibling, then renamed."""
-    keras_format, suffix, _ = FORMATS[fmt]
-    place = atomic.atomic_dir(out) if fmt == "saved_model" else atomic.atomic_path(out, suffix)
-    with place as tmp, quiet_stderr():
-        net.export(str(tmp), format=keras_format, verbose=False)
-
-
-# --- the check in the file's own runtime ------------------------------------------------------
-def runtime(fmt, path):
-    """images (N, S, S, 3) float32 -> the file's output, run by the format's own runtime."""
-    if fmt == "saved_model":
-        import tensorflow as tf
-        loaded = tf.saved_model.load(str(path))
-        return lambda images: np.asarray(loaded.serve(tf.constant(images)))
-    if fmt == "onnx":
-        import onnxruntime
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda images: session.run(None, {name: images})[0]
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_path=str(path))
-
-    def run(images):
-        source = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(source, list(images.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(source, images)
-        interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    return run
 
 
 def check_images(cfg, count=CHECK_IMAGES):

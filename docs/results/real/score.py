@@ -41,7 +41,9 @@ METHODS = [("hourglass (2 stacks)", "dress-hourglass", None),
            ("simplebaseline", "dress-simplebaseline", None),
            ("cpm (6 stages)", "dress-cpm", None),
            ("regression (smooth L1)", "dress-regression", None),
-           ("regression (RLE)", "dress-regression-rle", None)]
+           ("regression (RLE)", "dress-regression-rle", None),
+           ("hrnet (4 branches)", "dress-hrnet", None),
+           ("simcc (RTMPose-s)", "dress-simcc", None)]
 
 
 def pretraining_lines(tags):
@@ -243,8 +245,9 @@ def main():
         rows = steps_table([line for line in lines if any(
             step_key(line[1], s, line[2]) in figures for s in SEEDS)], figures)
     else:
-        rows = table([line for line in lines if any(
-            seed_name(line[1], s) in figures for s in SEEDS)], figures)
+        found = [line for line in lines if any(seed_name(line[1], s) in figures for s in SEEDS)]
+        rows = table(found, figures, {stem: forward_gflops(runs / stem) for _, stem, _ in found}
+                     if args.table == "methods" else None)
     (out / "table.md").write_text("\n".join(rows) + "\n")
     print((out / "table.md").read_text())
 
@@ -255,15 +258,25 @@ def gaps(found, figures, control):
     return ", ".join(f"{f['ne'] - b['ne']:+.3f}" if f and b else "—" for f, b in zip(found, base))
 
 
-def table(lines, figures):
+def forward_gflops(run):
+    """The forward GFLOPs of one image through the run's model (models.forward_flops)."""
+    from engine.plugin import models, registry
+    cfg = {**json.loads((Path(run) / "config.json").read_text()), "weights": "none"}
+    model = registry.get(cfg["arch"]).build_model(len(cfg["names"]), cfg)
+    return models.forward_flops(model) / 1e9
+
+
+def table(lines, figures, gflops=None):
+    """The lines' rows; with `gflops` ({stem: GFLOPs}), a column of each one's forward work."""
     reference = lines[0][1]
     floor = [f["mean_shape_ne"] for name, f in figures.items()
              if name.startswith(reference) and f["mean_shape_ne"] is not None]
     budgets = any(control for *_, control in lines)
     rows = ["| line | test-A NE (mean ± sd) | ÷ mean shape | gap to the first line per seed "
             "(0, 1, 2) | " + ("gap to the real-only line of as many steps | " if budgets else "")
-            + "beyond 0.5 | PCK@0.2 | training (pretraining) per seed |",
-            "|---|---:|---:|---|" + "---|" * budgets + "---:|---:|---|"]
+            + "beyond 0.5 | PCK@0.2 | training (pretraining) per seed |"
+            + (" GFLOP |" if gflops else ""),
+            "|---|---:|---:|---|" + "---|" * budgets + "---:|---:|---|" + "---:|" * bool(gflops)]
     for label, stem, control in lines:
         found = [figures.get(seed_name(stem, s)) for s in SEEDS]
         ne = [f["ne"] if f else None for f in found]
@@ -278,10 +291,11 @@ def table(lines, figures):
                     + (f"{same_budget} | " if budgets else "")
                     + f"{mean_sd([f['beyond_half'] for f in done])} | "
                     f"{mean_sd([f['pck']['0.2'] for f in done])} | "
-                    f"{minutes([f['train_s'] for f in done])}{f' (+ {pre})' if pre else ''} |")
+                    f"{minutes([f['train_s'] for f in done])}{f' (+ {pre})' if pre else ''} |"
+                    + (f" {gflops[stem]:.2f} |" if gflops else ""))
     if floor:
         rows.append(f"| mean shape of the real training dresses | {floor[0]:.3f} | 1 |"
-                    + " |" * (4 + budgets))
+                    + " |" * (4 + budgets + bool(gflops)))
     rows += ["", "NE per keypoint (mean over the seeds):", ""]
     names = list(next(iter(figures.values()))["ne_per_keypoint"]) if figures else []
     rows.append("| keypoint | " + " | ".join(label for label, *_ in lines) + " |")
