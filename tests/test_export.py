@@ -180,10 +180,14 @@ def test_graph_decoding_is_the_codecs_decoding(arch, cfg):
         output = rng.normal(size=(3, codec.rows, codec.columns)).astype(np.float32)
         if codec.columns == 4:
             output[..., 2:] = rng.random(output[..., 2:].shape)
-    else:
+    elif codec.map_kind is not None:
         output = rng.random((3, codec.map_size, codec.map_size, 5)).astype(np.float32)
         output[0, :, :, 0] = 0.0                     # flat: cell (0, 0), confidence 0
         output[1, codec.map_size - 1, 3, 1] = 2.0     # the peak on the bottom row
+    else:  # outputs shaped as its targets: SimCC's bin logits
+        output = rng.normal(size=codec.example_targets(3)[-1].shape).astype(np.float32)
+        output[0, 0] = 0.0                           # flat: the first bin, as numpy's argmax
+        output[1, 1, -1] = 9.0                       # the peak on the last bin
     got = np.asarray(codec.decode_graph(output))
     xy, conf = codec.decode([output])
     np.testing.assert_allclose(got[..., :2], xy, atol=1e-4)

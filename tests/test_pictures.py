@@ -241,6 +241,40 @@ def test_every_grid_labels_its_rows_beside_a_first_stages_box(writer, monkeypatc
     assert labels == ["first.jpg", "second.jpg"]
 
 
+def test_points_grid_draws_each_keypoints_distributions_along_the_edges(monkeypatch, tmp_path):
+    """SimCC's pictures: each keypoint's x distribution rises from the tile's bottom edge and
+    peaks at the point's x, its y distribution comes in from the left edge and peaks at its
+    y; the surest keypoint's peak reaches PROFILE_SHARE of the side, an unsure one less."""
+    from engine.pictures.profiles import PROFILE_SHARE, Profiles
+
+    figures = []
+    monkeypatch.setattr(draw, "save_figure", lambda fig, path: figures.append(fig))
+    gt = _gt(1)
+    pixels = (np.arange(2 * S) + 0.5) / 2 - 0.5                  # half-pixel bins
+
+    def peaked(centres, width):
+        p = np.exp(-(pixels[None, :] - centres[:, None]) ** 2 / (2 * width ** 2))
+        return (p / p.sum(-1, keepdims=True))[None]
+
+    widths = np.array([1.0, 1.0, 1.0, 4.0])[:, None]               # the last one unsure
+    px, py = peaked(gt[0, :, 0], widths), peaked(gt[0, :, 1], widths)
+    draw.points_grid(tmp_path / "p.png", _image(0)[None], [gt[..., :2]], gt, NAMES,
+                     stage_profiles=[Profiles(px, py, pixels)])
+    fig, = figures
+    tile = next(ax for ax in fig.axes if ax.get_title() == "stage 1")
+    curves = [line for line in tile.get_lines() if len(line.get_xdata()) == len(pixels)]
+    along_x, along_y = curves[0::2], curves[1::2]
+    assert len(along_x) == len(along_y) == K
+    for k in range(K):
+        x, height = along_x[k].get_xdata(), S - 0.5 - along_x[k].get_ydata()
+        assert x[height.argmax()] == pytest.approx(gt[0, k, 0], abs=0.5)
+        y, depth = along_y[k].get_ydata(), along_y[k].get_xdata() + 0.5
+        assert y[depth.argmax()] == pytest.approx(gt[0, k, 1], abs=0.5)
+    tallest = [(S - 0.5 - c.get_ydata()).max() for c in along_x]
+    assert max(tallest) == pytest.approx(PROFILE_SHARE * S)
+    assert tallest[3] < 0.5 * tallest[0]
+
+
 def test_absent_ground_truth_is_not_drawn(tmp_path):
     img = np.full((S, S, 3), 128, np.uint8)
     gt = np.array([[[16.0, 16.0, 1.0], [48.0, 48.0, -1.0]]])    # second one absent

@@ -13,7 +13,8 @@ from tests.conftest import assert_one_line_error, run_cli, run_here
 pytestmark = pytest.mark.slow  # mostly trainings and scores of trained runs
 
 TINY = ("--preset", "tiny", "--weights", "none")
-STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1}  # the tiny preset's
+STAGES = {"hourglass": 2, "regression": 1, "simplebaseline": 1, "hrnet": 2,
+          "simcc": 1}  # the tiny preset's
 
 
 @pytest.fixture(scope="module", params=[m for m in registry.METHODS if m != "cpm"])
