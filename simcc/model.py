@@ -3,10 +3,10 @@ keypoint two 1-D classifications, over x bins and over y bins.
 
 trunk (CSPNeXt, RTMDet's and RTMPose's backbone; SiLU, BN throughout):
     stem: conv3x3 / 2 (C/2), conv3x3 (C/2), conv3x3 (C)             C = cfg["stem_width"]
-    4 stages (widths cfg["widths"], blocks cfg["depths"]): conv3x3 / 2, [SPP on the last],
-        a CSP layer: two conv1x1 halves, one through the CSPNeXt blocks (conv3x3, then a
-        depthwise 5x5 + pointwise conv, plus the input where the stage keeps it), joined,
-        channel attention, conv1x1                                     -> stride 32
+    a stage per value of cfg["widths"] (its blocks: cfg["depths"]; RTMPose has 4, stride
+        32): conv3x3 / 2, [SPP on the last], a CSP layer: two conv1x1 halves, one through
+        the CSPNeXt blocks (conv3x3, then a depthwise 5x5 + pointwise conv, plus the input
+        where the stage keeps it), joined, channel attention, conv1x1  -> stride 2^(n+1)
 head (RTMCC):
     conv (cfg["final_kernel"]) to K maps; each keypoint's map flattened to a vector (its
     token); ScaleNorm + Dense to cfg["hidden"]; one gated attention unit across the K tokens
@@ -24,7 +24,6 @@ from keras import layers, ops
 
 from engine.plugin.backbones import imagenet_normalization
 
-STRIDE = 32
 BN_MOMENTUM = 0.9    # short runs: the moving statistics must catch up within an epoch
 SPP_POOLS = (5, 9, 13)
 MIN_WIDTH = 16       # hrnet/model.py: TensorFlow's CPU kernels and narrow strided convs
@@ -79,7 +78,7 @@ def _spp(x, name):
 
 
 def cspnext_trunk(inputs, stem_width, widths, depths):
-    """(B, S, S, 3) in [0, 1] -> (B, S/32, S/32, widths[-1])."""
+    """(B, S, S, 3) in [0, 1] -> (B, S/s, S/s, widths[-1]), s = 2 ** (len(widths) + 1)."""
     x = imagenet_normalization("cspnext_normalize")(inputs)
     x = _conv_bn(x, stem_width // 2, 3, 2, "stem1")
     x = _conv_bn(x, stem_width // 2, 3, 1, "stem2")
@@ -163,16 +162,17 @@ def rtmcc_head(features, num_keypoints, size, cfg):
 
 def build_model(num_keypoints, cfg):
     """SimCC on a CSPNeXt trunk for `num_keypoints` keypoints; cfg keys: input_size,
-    stem_width, widths, depths (4 each), final_kernel, hidden, attention, split."""
+    stem_width, widths, depths (one each per stage), final_kernel, hidden, attention, split."""
     size = int(cfg["input_size"])
     stem_width = int(cfg.get("stem_width", 48))
     widths = [int(w) for w in cfg.get("widths", (96, 192, 384, 768))]
     depths = [int(d) for d in cfg.get("depths", (2, 4, 4, 2))]
-    if size % STRIDE:
-        raise ValueError(f"simcc: input_size must be a multiple of {STRIDE}, got {size}")
-    if len(widths) != 4 or len(depths) != 4 or min(depths) < 1:
-        raise ValueError(f"simcc: widths and depths must be 4 values each, depths >= 1; "
-                         f"got {widths} and {depths}")
+    stride = 2 ** (len(widths) + 1)
+    if size % stride:
+        raise ValueError(f"simcc: input_size must be a multiple of {stride}, got {size}")
+    if not 1 <= len(widths) <= 4 or len(depths) != len(widths) or min(depths) < 1:
+        raise ValueError(f"simcc: widths and depths must be 1 to 4 values each (one per "
+                         f"stage), depths >= 1; got {widths} and {depths}")
     if min(widths) < MIN_WIDTH or stem_width < MIN_WIDTH:
         raise ValueError(f"simcc: widths and stem_width must be >= {MIN_WIDTH}")
     inputs = keras.Input((size, size, 3), name="image")

@@ -42,7 +42,7 @@ def test_paper_preset_is_rtmpose_m_and_cpu_rtmpose_s():
 
 @pytest.mark.parametrize("change, fragment", [
     ({"input_size": 48}, "input_size must be a multiple of 32"),
-    ({"depths": (1, 1, 1)}, "4 values each"),
+    ({"depths": (1, 1, 1)}, "1 to 4 values each"),
     ({"stem_width": 8}, "must be >= 16"),
 ])
 def test_bad_config_is_one_clear_line(change, fragment):
