@@ -30,13 +30,14 @@ def test_one_float32_output_of_x_then_y_bins_at_half_a_pixel():
     assert probabilities.max() < 2.0 / 128
 
 
-def test_paper_preset_is_rtmpose_m_and_cpu_rtmpose_s():
+def test_paper_preset_is_rtmpose_m_and_cpu_a_narrower_one_at_its_input_size():
     paper = build_model(17, {**presets.resolve("paper", "simcc"), "weights": "none"})
     # Jiang et al.: RTMPose-m has 13.59 M parameters at 256 x 192 (fewer bins: 384 for x).
     assert 13.4e6 < paper.count_params() < 13.9e6
     assert paper.get_layer("stage4_down_conv").filters == 768
     cpu = build_model(17, {**presets.resolve("cpu", "simcc"), "weights": "none"})
-    assert cpu.get_layer("stage4_down_conv").filters == 512     # CSPNeXt widen 0.5
+    assert cpu.get_layer("stage4_down_conv").filters == 256     # CSPNeXt widen 0.25
+    assert cpu.get_layer("tokens").output.shape[-1] == 8 * 8     # 256 px at stride 32
     assert 0.4e9 < models.forward_flops(cpu) < 0.6e9
 
 
