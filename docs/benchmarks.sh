@@ -3,7 +3,8 @@
 # at a time (run it on an otherwise idle machine), each writing docs/benchmarks/<name>.json
 # and its printed table beside it. The paper presets time 5 steps of 4 images, as a CPU
 # trains them at a few images/s. Then `python docs/benchmarks_table.py` prints the tables.
-# ARCHS="hrnet simcc" docs/benchmarks.sh measures only those methods' rows.
+# ARCHS="hrnet simcc" docs/benchmarks.sh measures only those methods' training rows, and
+# EXPORTED="..." only those methods' exported rows (each default: all six).
 set -eu
 cd "$(dirname "$0")/.."
 out=docs/benchmarks
@@ -13,7 +14,9 @@ bench() {  # name args...
   echo "$(date +%T) $name" >&2
   python run.py bench --category dress "$@" --json "$out/$name.json" > "$out/$name.txt" 2>/dev/null
 }
-ARCHS=${ARCHS:-cpm hourglass regression simplebaseline hrnet simcc}   # or some of them
+ALL="cpm hourglass regression simplebaseline hrnet simcc"
+ARCHS=${ARCHS-$ALL}
+EXPORTED=${EXPORTED-$ALL}
 for preset in cpu tiny paper; do
   steps="--steps 20"; [ $preset = paper ] && steps="--steps 5 --batch-size 4"
   for arch in $ARCHS; do
@@ -22,7 +25,7 @@ for preset in cpu tiny paper; do
 done
 # The exported models (image in, keypoints out) in onnxruntime and LiteRT, batch 1 and 16.
 for preset in cpu paper; do
-  for arch in $ARCHS; do
+  for arch in $EXPORTED; do
     bench "$arch-$preset-exported" --arch $arch --preset $preset --exported onnx litert
   done
 done

@@ -43,7 +43,9 @@ METHODS = [("hourglass (2 stacks)", "dress-hourglass", None),
            ("regression (smooth L1)", "dress-regression", None),
            ("regression (RLE)", "dress-regression-rle", None),
            ("hrnet (4 branches)", "dress-hrnet", None),
-           ("simcc (RTMPose-s)", "dress-simcc", None)]
+           ("simcc (256 px, widen 0.25)", "dress-simcc", None),
+           ("simcc, RTMPose-s's widths at 128 px", "dress-simcc-128px", None),
+           ("simcc, 3 stages (stride 16) at 128 px", "dress-simcc-stride16", None)]
 
 
 def pretraining_lines(tags):
