@@ -206,9 +206,10 @@ EXPORT_BATCHES = (1, 16)
 
 
 def exported_rates(cfg, formats):
-    """{format: {batch: images/s}} of the preset's model as `export --decode` writes it
-    (image in, keypoints out), run by each format's runtime on this machine's CPU, at each
-    of EXPORT_BATCHES. The model is untrained: its speed does not depend on its weights."""
+    """({format: {batch: images/s}}, forward FLOPs per image) of the preset's model as
+    `export --decode` writes it (image in, keypoints out), run by each format's runtime on
+    this machine's CPU, at each of EXPORT_BATCHES. The model is untrained: its speed does
+    not depend on its weights."""
     import keras
     from engine.inference import exported
 
@@ -230,7 +231,7 @@ def exported_rates(cfg, formats):
                 rates[fmt] = {batch: exported.throughput(
                     run, rng.random((batch, size, size, 3), dtype=np.float32))
                     for batch in EXPORT_BATCHES}
-    return rates
+    return rates, models.forward_flops(model)
 
 
 # --- the command --------------------------------------------------------------------------
@@ -259,8 +260,7 @@ def main(args):
     if args.exported:
         if backend() != "tensorflow":
             raise UsageError("--exported needs TensorFlow (its converters)")
-        result["exported"] = exported_rates(cfg, args.exported)
-        result["flops_per_image"] = models.forward_flops(models.build_uncompiled(cfg)[0])
+        result["exported"], result["flops_per_image"] = exported_rates(cfg, args.exported)
         print("\n".join(exported_table(result)))
         if args.json:
             atomic.write_text(args.json, json.dumps(result, indent=2) + "\n")

@@ -100,10 +100,14 @@ def runtime(fmt, path):
     # Every core, as onnxruntime takes by default (LiteRT's own default is one thread).
     interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
 
+    source = interpreter.get_input_details()[0]["index"]
+    shape = []
+
     def run(images):
-        source = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(source, list(images.shape))
-        interpreter.allocate_tensors()
+        if list(images.shape) != shape:  # a new batch size: its buffers, once
+            shape[:] = images.shape
+            interpreter.resize_tensor_input(source, shape)
+            interpreter.allocate_tensors()
         interpreter.set_tensor(source, images)
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
