@@ -103,3 +103,17 @@ def test_decode_of_labels_and_flip():
     np.testing.assert_allclose(answers[1][..., :2], answers[0][..., :2], atol=1e-4)
     merged, _ = decode_answer(codec, np.mean(answers, axis=0))
     np.testing.assert_allclose(merged, xy, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_simcc_run_refuses_dark_in_one_line(tiny_skirt_runs, synthetic, tmp_path):
+    """`--decode dark` asks for maps that SimCC does not have: evaluate and predict say so in
+    one line, exit 2, and write nothing."""
+    from tests.conftest import assert_one_line_error, run_here
+    run = tiny_skirt_runs[0] / "skirt-simcc"
+    why = ("--decode dark is for the heatmap methods", "simcc reads each axis's peak bin")
+    assert_one_line_error(run_here("evaluate", "--run", run, "--decode", "dark"), *why)
+    out = tmp_path / "submission.csv"
+    assert_one_line_error(run_here("predict", "--run", run, "--images", synthetic / "Images" / "skirt",
+                                   "--category", "skirt", "--out", out, "--decode", "dark"), *why)
+    assert not out.exists()
