@@ -14,7 +14,8 @@ METHOD = Method(
         # widen 0.25 (deepen 0.33, as RTMPose-s) for ~0.48 GFLOP per image like every
         # method's cpu preset (tests/test_budgets.py); labels of sigma 5.66 bins, the paper's.
         # At the same budget, RTMPose-s's own widths at 128 px (4 x 4 features per keypoint
-        # instead of 8 x 8) learnt nothing beyond the mean shape on photos (simcc/codec.py).
+        # instead of 8 x 8) learnt nothing beyond the mean shape on photos (measured:
+        # docs/results/real/README.md, a).
         "cpu": {"input_size": 256, "stem_width": 16, "widths": (32, 64, 128, 256),
                 "depths": (1, 2, 2, 1), "final_kernel": 7, "hidden": 256, "attention": 128,
                 "split": 2.0, "sigma": 5.66, "beta": 10.0},
