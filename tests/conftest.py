@@ -153,3 +153,9 @@ def assert_one_line_error(result, *fragments):
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def random_images(n, seed=0, size=64):
+    """n seeded random float32 images (n, size, size, 3) in [0, 1): a model's test input."""
+    import numpy as np
+    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)

@@ -6,6 +6,7 @@ import tensorflow as tf
 from cpm.codec import make_codec
 from cpm.model import build_model
 from engine.plugin import backbones
+from tests.conftest import random_images
 
 K = 4
 TINY = {"input_size": 64, "backbone": "vgg", "width": 0.125, "stages": 6, "stage_channels": 16,
@@ -18,13 +19,10 @@ def model():
     return build_model(K, TINY)
 
 
-def _images(n, seed=0):
-    return np.random.default_rng(seed).random((n, 64, 64, 3), dtype=np.float32)
-
 
 def test_outputs_are_six_softmax_maps(model):
     assert list(model.output_names) == [f"stage{t}" for t in range(1, 7)]
-    out = model.predict(_images(2), verbose=0)
+    out = model.predict(random_images(2), verbose=0)
     assert len(out) == 6
     for maps in out:
         assert maps.shape == (2, 8, 8, K) and maps.dtype == np.float32
@@ -36,7 +34,7 @@ def test_maps_are_float32_under_mixed_precision():
     try:
         net = build_model(K, {**TINY, "stages": 2})
         assert all(o.dtype == "float32" for o in net.outputs)
-        out = net(_images(2), training=False)
+        out = net(random_images(2), training=False)
         for maps in out:
             maps = keras.ops.convert_to_numpy(maps)
             assert maps.dtype == np.float32
@@ -72,7 +70,7 @@ def test_encode_in_tf_data():
     codec = make_codec(TINY, K)
     assert (codec.map_size, codec.stride, codec.num_stages) == (8, 8.0, 6)
     keypoints = np.array([[[10, 20, 1], [30.5, 40.2, 0], [-1, -1, -1], [63, 0, 1]]] * 3, np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((_images(3), keypoints)).map(codec.encode).batch(3)
+    ds = tf.data.Dataset.from_tensor_slices((random_images(3), keypoints)).map(codec.encode).batch(3)
     image, targets = next(iter(ds))
     assert image.shape == (3, 64, 64, 3) and image.dtype == tf.float32
     assert isinstance(targets, tuple) and len(targets) == 6
@@ -98,7 +96,7 @@ def test_adam_steps_reduce_the_loss():
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=[codec.loss] * codec.num_stages)
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(4, 60, (4, K, 2)), np.ones((4, K, 1))], -1).astype(np.float32)
-    images = _images(4, seed=2)
+    images = random_images(4, seed=2)
     targets = [np.stack([codec.targets(k).numpy() for k in keypoints])] * codec.num_stages
     first = float(net.evaluate(images, targets, verbose=0)[0])
     for _ in range(15):

@@ -10,6 +10,7 @@ import hourglass
 from engine.plugin.heatmaps import masked_mse
 from hourglass.codec import make_codec
 from hourglass.model import build_model
+from tests.conftest import random_images
 
 K = 4
 TINY = {"input_size": 64, "stacks": 2, "features": 16, "depth": 3, "sigma": 1.0}
@@ -22,9 +23,6 @@ def model():
     return build_model(K, TINY)
 
 
-def _images(n, seed=0):
-    return np.random.default_rng(seed).random((n, 64, 64, 3), dtype=np.float32)
-
 
 def _np(x):
     return keras.ops.convert_to_numpy(x)
@@ -33,7 +31,7 @@ def _np(x):
 def test_outputs_are_one_float32_map_per_stack(model):
     assert model.name == "hourglass"
     assert list(model.output_names) == ["stack1", "stack2"]
-    out = model.predict(_images(2), verbose=0)
+    out = model.predict(random_images(2), verbose=0)
     assert len(out) == 2
     for maps in out:
         assert maps.shape == (2, 16, 16, K) and maps.dtype == np.float32
@@ -47,7 +45,7 @@ def test_maps_are_float32_under_mixed_precision():
     try:
         net = build_model(K, TINY)
         assert all(o.dtype == "float32" for o in net.outputs)
-        for maps in net(_images(2), training=False):
+        for maps in net(random_images(2), training=False):
             maps = _np(maps)
             assert maps.dtype == np.float32 and maps.shape == (2, 16, 16, K)
             assert np.all(np.isfinite(maps))
@@ -98,7 +96,7 @@ def test_encode_gives_peak_one_and_absent_sentinel():
     # x = 4u + 1.5 puts keypoint 0 on the centre of cell (u=5, v=3); 2 absent; 3 off the image
     keypoints = np.array([[[21.5, 13.5, 1], [30.2, 40.7, 0], [-1, -1, -1], [80, 10, 1]]] * 3,
                          np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((_images(3), keypoints)).map(codec.encode).batch(3)
+    ds = tf.data.Dataset.from_tensor_slices((random_images(3), keypoints)).map(codec.encode).batch(3)
     image, targets = next(iter(ds))
     assert image.shape == (3, 64, 64, 3) and image.dtype == tf.float32
     assert isinstance(targets, tuple) and len(targets) == 2
@@ -156,7 +154,7 @@ def test_decode_of_encode_is_within_a_quarter_cell():
     keypoints = np.concatenate([rng.uniform(6, 58, (5, K, 2)), np.ones((5, K, 1))], -1)
     keypoints = keypoints.astype(np.float32)
     targets = [np.stack(t) for t in zip(*(codec.encode(i, k)[1] for i, k in
-                                          zip(_images(5), keypoints)))]
+                                          zip(random_images(5), keypoints)))]
     assert len(codec.stage_maps(targets)) == 2 and len(codec.decode_stages(targets)) == 2
     xy, conf = codec.decode(targets)
     assert xy.shape == (5, K, 2) and conf.shape == (5, K)
@@ -179,7 +177,7 @@ def test_a_few_training_steps_learn_peaks_not_flat_maps():
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(4, 60, (8, K, 2)), np.ones((8, K, 1))], -1)
     keypoints[:, 3] = -1                                       # one keypoint always absent
-    images = _images(8, seed=2)
+    images = random_images(8, seed=2)
     encoded = [codec.encode(i, k)[1] for i, k in zip(images, keypoints.astype(np.float32))]
     targets = [np.stack(t) for t in zip(*encoded)]
     flat = sum(float(np.mean(keras.ops.convert_to_numpy(codec.loss(t, 0 * t)))) for t in targets)

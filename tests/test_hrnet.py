@@ -8,14 +8,12 @@ from engine.plugin import models, presets
 from engine.plugin.heatmaps import ABSENT
 from hrnet.codec import make_codec
 from hrnet.model import build_model
+from tests.conftest import random_images
 
 K = 4
 TINY = {**presets.resolve("tiny", "hrnet"), "weights": "none"}
 CPU = {**presets.resolve("cpu", "hrnet"), "weights": "none"}
 
-
-def _images(n, seed=0, size=64):
-    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
 
 
 def test_one_output_per_branch_all_at_stride_4_in_float32():
@@ -40,13 +38,13 @@ def test_the_last_output_reads_all_branches_and_the_others_fewer():
     net = build_model(K, TINY)
     head = net.get_layer("head")
     assert head.kernel.shape == (1, 1, 16, K)     # one kernel for both outputs
-    outputs = [keras.ops.convert_to_numpy(o) for o in net(_images(2), training=False)]
+    outputs = [keras.ops.convert_to_numpy(o) for o in net(random_images(2), training=False)]
     assert not np.allclose(outputs[0], outputs[1])
     for layer in net.layers:   # the lower branch's term into the last sum: zeroed
         if layer.name == "stage2_1_exchange_2to1_up_bn":
             layer.gamma.assign(np.zeros(layer.gamma.shape))
             layer.beta.assign(np.zeros(layer.beta.shape))
-    outputs = [keras.ops.convert_to_numpy(o) for o in net(_images(2), training=False)]
+    outputs = [keras.ops.convert_to_numpy(o) for o in net(random_images(2), training=False)]
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
 
 
@@ -76,7 +74,7 @@ def test_only_the_networks_answer_is_taught():
     assert codec.num_stages == 4 and codec.map_size == 32
     keypoints = np.array([[21.5, 13.5, 1], [30.2, 40.7, 0], [-1, -1, -1], [80, 10, 1]],
                          np.float32)
-    _, targets = codec.encode(_images(1, size=128)[0], keypoints)
+    _, targets = codec.encode(random_images(1, size=128)[0], keypoints)
     targets = [np.asarray(t) for t in targets]
     assert all(np.all(t == ABSENT) for t in targets[:3])
     np.testing.assert_array_equal(targets[3], np.asarray(codec.targets(keypoints)))

@@ -6,14 +6,12 @@ import tensorflow as tf
 from engine.pictures import stages
 from regression.codec import make_codec, masked_coordinate_loss
 from regression.model import build_model
+from tests.conftest import random_images
 
 K = 4
 TINY = {"input_size": 64, "backbone": "simple", "width": 8, "stages": 1, "box": "input",
         "weights": "none"}
 
-
-def _images(n, seed=0, size=64):
-    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
 
 
 def _only(outputs):
@@ -38,7 +36,7 @@ def test_simple_output_shape(box, rows):
     keras.utils.set_random_seed(0)
     net = build_model(K, {**TINY, "box": box})
     assert net.name == "regression" and list(net.output_names) == ["stage1"]
-    out = _only(net.predict(_images(2), verbose=0))
+    out = _only(net.predict(random_images(2), verbose=0))
     assert out.shape == (2, rows, 2) and out.dtype == np.float32
 
 
@@ -46,7 +44,7 @@ def test_simple_output_shape(box, rows):
 def test_backbones_build(name, size):
     net = build_model(K, {**TINY, "backbone": name, "input_size": size})
     assert net.outputs[0].shape[1:] == (K, 2)
-    out = _only(net(_images(1, size=size), training=False))
+    out = _only(net(random_images(1, size=size), training=False))
     assert out.shape == (1, K, 2) and np.all(np.isfinite(out))
 
 
@@ -55,7 +53,7 @@ def test_float32_output_under_mixed_precision():
     try:
         net = build_model(K, TINY)
         assert net.outputs[0].dtype == "float32"
-        out = _only(net(_images(2), training=False))
+        out = _only(net(random_images(2), training=False))
         assert out.dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -77,7 +75,7 @@ def test_encode_decode_round_trip(box):
     assert codec.num_stages == 1
     keypoints = _keypoints(3)
     keypoints[2] = -1                      # an image with no keypoint at all
-    ds = tf.data.Dataset.from_tensor_slices((_images(3), keypoints)).map(codec.encode).batch(3)
+    ds = tf.data.Dataset.from_tensor_slices((random_images(3), keypoints)).map(codec.encode).batch(3)
     image, targets = next(iter(ds))
     assert image.dtype == tf.float32 and isinstance(targets, tuple) and len(targets) == 1
     y_true = targets[0].numpy()
@@ -228,7 +226,7 @@ def test_rle_model_predicts_a_scale_and_decodes_points_and_confidence():
     keras.utils.set_random_seed(0)  # an unseeded model's scales may round to 1.0 in float32
     cfg = {**TINY, "loss": "rle"}
     codec = make_codec(cfg, K)
-    out = _only(build_model(K, cfg)(_images(3)))
+    out = _only(build_model(K, cfg)(random_images(3)))
     assert out.shape == (3, K, 4) and np.all((out[..., 2:] > 0) & (out[..., 2:] < 1))
     xy, conf = codec.decode([out])
     assert xy.shape == (3, K, 2)

@@ -10,20 +10,18 @@ from engine.plugin import models, presets
 from engine.plugin.heatmaps import ABSENT
 from simcc.codec import make_codec
 from simcc.model import build_model
+from tests.conftest import assert_one_line_error, random_images, run_here
 
 K = 4
 TINY = {**presets.resolve("tiny", "simcc"), "weights": "none"}
 
-
-def _images(n, seed=0, size=64):
-    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
 
 
 def test_one_float32_output_of_x_then_y_bins_at_half_a_pixel():
     keras.utils.set_random_seed(0)
     net = build_model(K, TINY)
     assert list(net.output_names) == ["stage1"]
-    logits = keras.ops.convert_to_numpy(net(_images(2), training=False))
+    logits = keras.ops.convert_to_numpy(net(random_images(2), training=False))
     assert logits.shape == (2, K, 2 * 128) and logits.dtype == np.float32
     # The head starts near zero: the first distributions are close to uniform.
     probabilities = make_codec(TINY, K).stage_profiles([logits])[0][0]
@@ -63,7 +61,7 @@ def test_labels_peak_at_the_keypoints_bin_and_absent_rows_cost_nothing():
     # x = 21.25 px is bin 43 exactly ((x + 0.5) * 2 - 0.5); y = 13.25 px is bin 27.
     keypoints = np.array([[21.25, 13.25, 1], [30.2, 40.7, 0], [-1, -1, -1], [80, 10, 1]],
                          np.float32)
-    _, (labels,) = codec.encode(_images(1)[0], keypoints)
+    _, (labels,) = codec.encode(random_images(1)[0], keypoints)
     labels = np.asarray(labels).reshape(K, 2, 128)
     assert labels[0, 0].argmax() == 43 and labels[0, 1].argmax() == 27
     np.testing.assert_allclose(labels[:2].sum(-1), 1.0, atol=1e-5)
@@ -109,7 +107,6 @@ def test_decode_of_labels_and_flip():
 def test_a_simcc_run_refuses_dark_in_one_line(tiny_skirt_runs, synthetic, tmp_path):
     """`--decode dark` asks for maps that SimCC does not have: evaluate and predict say so in
     one line, exit 2, and write nothing."""
-    from tests.conftest import assert_one_line_error, run_here
     run = tiny_skirt_runs[0] / "skirt-simcc"
     why = ("--decode dark is for the heatmap methods", "simcc reads each axis's peak bin")
     assert_one_line_error(run_here("evaluate", "--run", run, "--decode", "dark"), *why)

@@ -8,13 +8,11 @@ from engine.inference.test_time import View
 from engine.plugin import models, presets
 from simplebaseline.codec import make_codec
 from simplebaseline.model import build_model
+from tests.conftest import random_images
 
 K = 4
 TINY = {**presets.resolve("tiny", "simplebaseline"), "weights": "none"}
 
-
-def _images(n, seed=0, size=64):
-    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +27,7 @@ def _layers(model, kind):
 
 def test_one_float32_heatmap_stack_at_stride_4(model):
     assert model.name == "simplebaseline" and list(model.output_names) == ["stage1"]
-    maps = model.predict(_images(2), verbose=0)
+    maps = model.predict(random_images(2), verbose=0)
     maps = maps[0] if isinstance(maps, list) else maps
     assert maps.shape == (2, 16, 16, K) and maps.dtype == np.float32
     assert np.all(np.isfinite(maps))
@@ -53,7 +51,7 @@ def test_maps_are_float32_under_mixed_precision():
     try:
         net = build_model(K, TINY)
         assert all(o.dtype == "float32" for o in net.outputs)
-        maps = keras.ops.convert_to_numpy(net(_images(2), training=False)[0])
+        maps = keras.ops.convert_to_numpy(net(random_images(2), training=False)[0])
         assert maps.dtype == np.float32 and np.all(np.isfinite(maps))
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -93,7 +91,7 @@ def test_targets_are_peak_one_gaussians_with_an_absent_sentinel():
     # x = 4u + 1.5 puts keypoint 0 on the centre of cell (u=5, v=3); 2 absent; 3 off the image
     keypoints = np.array([[21.5, 13.5, 1], [30.2, 40.7, 0], [-1, -1, -1], [80, 10, 1]],
                          np.float32)
-    image, (maps,) = codec.encode(_images(1)[0], keypoints)
+    image, (maps,) = codec.encode(random_images(1)[0], keypoints)
     maps = np.asarray(maps)
     assert maps.shape == (16, 16, K)
     assert maps[3, 5, 0] == pytest.approx(1.0) and maps[..., 0].max() == pytest.approx(1.0)
@@ -109,7 +107,7 @@ def test_decode_of_encode_and_flip():
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(6, 58, (5, K, 2)), np.ones((5, K, 1))], -1)
     keypoints = keypoints.astype(np.float32)
-    targets = np.stack([codec.encode(i, k)[1][0] for i, k in zip(_images(5), keypoints)])
+    targets = np.stack([codec.encode(i, k)[1][0] for i, k in zip(random_images(5), keypoints)])
     xy, conf = codec.decode([targets])
     assert xy.shape == (5, K, 2) and np.all(conf > 0.5)
     assert np.all(np.abs(xy - keypoints[..., :2]) <= 0.25 * codec.stride + 1e-4)
@@ -136,7 +134,7 @@ def test_a_few_training_steps_learn_peaks_not_flat_maps():
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(4, 60, (8, K, 2)), np.ones((8, K, 1))], -1)
     keypoints[:, 3] = -1                                       # one keypoint always absent
-    images = _images(8, seed=2)
+    images = random_images(8, seed=2)
     targets = np.stack([codec.encode(i, k)[1][0]
                         for i, k in zip(images, keypoints.astype(np.float32))])
     flat = float(np.mean(keras.ops.convert_to_numpy(codec.loss(targets, 0 * targets))))
