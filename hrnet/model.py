@@ -50,6 +50,13 @@ def _basic_block(x, name):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
 
 
+def _block_run(x, blocks, name):
+    """`blocks` basic blocks in a row: one branch's share of a module."""
+    for i in range(blocks):
+        x = _basic_block(x, f"{name}_{i + 1}")
+    return x
+
+
 def _bottleneck(x, planes, name):
     """conv1x1 + conv3x3 + conv1x1 (EXPANSION x planes), plus the input (projected where
     its width differs), ReLU."""
@@ -126,7 +133,6 @@ def build_model(num_keypoints, cfg):
         x = _bottleneck(x, stem_width, f"layer1_{b + 1}")
 
     branches = [x]
-    terms = None
     for stage, count in enumerate(modules, start=2):
         n = stage  # branches in this stage
         # Transition: the existing branches to their widths, plus a new lower one.
@@ -155,8 +161,3 @@ def build_model(num_keypoints, cfg):
         head(branches[0])))
     return keras.Model(inputs, outputs, name="hrnet")
 
-
-def _block_run(x, blocks, name):
-    for i in range(blocks):
-        x = _basic_block(x, f"{name}_{i + 1}")
-    return x
