@@ -95,13 +95,6 @@ def _exchange(branches, widths, name, outputs):
     return new, terms
 
 
-class Readout(layers.Conv2D):
-    """The heatmap head (a conv1x1) read again from each partial sum of the last exchange:
-    one layer with one kernel, called once per output. A named subclass, so that the FLOP
-    count (engine.plugin.models.forward_flops, which counts the layers of plain types by
-    their one output) leaves out these ~K * W * M^2 multiply-adds per call."""
-
-
 def build_model(num_keypoints, cfg):
     """HRNet for `num_keypoints` heatmaps at stride 4; cfg keys: input_size, width,
     stem_width, stage1_blocks, blocks, modules (one count per stage 2, 3, 4; its length
@@ -149,9 +142,10 @@ def build_model(num_keypoints, cfg):
                                         [0] if last else range(n))
 
     # float32: under mixed precision the heatmaps (and so the loss) would be float16. The
-    # head starts near zero (N(0, 0.001)), as in the paper's code: flat first maps.
-    head = Readout(num_keypoints, 1, dtype="float32", name="head",
-                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
+    # head starts near zero (N(0, 0.001)), as in the paper's code: flat first maps. One head,
+    # one kernel, called on each partial sum and on the whole.
+    head = layers.Conv2D(num_keypoints, 1, dtype="float32", name="head",
+                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
     outputs = []
     for b in range(1, branches_total):
         partial = terms[0] if b == 1 else layers.Add(name=f"partial{b}_sum")(terms[:b])

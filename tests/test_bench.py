@@ -91,5 +91,16 @@ def test_forward_flops_of_known_layers():
     assert models.forward_flops(model) == 2 * (64 * 108 + 16 * 8 + 32 * 5)
 
 
+def test_a_shared_layer_counts_once_per_call():
+    """One kernel read at two resolutions (HRNet's head on each partial sum) does the work of
+    both calls."""
+    inputs = keras.Input((8, 8, 3))
+    shared = keras.layers.Conv2D(4, 1)
+    full = shared(inputs)                                             # 8*8 * 3*4 MACs
+    half = shared(keras.layers.MaxPooling2D()(inputs))                # 4*4 * 3*4
+    model = keras.Model(inputs, [full, half])
+    assert models.forward_flops(model) == 2 * (64 * 12 + 16 * 12)
+
+
 def test_bad_steps_is_one_line(synthetic):
     assert_one_line_error(run_here("bench", "--steps", 0, "--data-dir", synthetic), "--steps")

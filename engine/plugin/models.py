@@ -175,11 +175,19 @@ def _layers(model):
             yield layer
 
 
+def _call_shapes(layer):
+    """(input shape, output shape) of each call of `layer` in its model's graph: a layer
+    called from several places (one kernel shared) does its work once per call. Keras keeps
+    the calls as the layer's inbound nodes; `layer.output` exists only for a single call."""
+    return [(node.input_tensors[0].shape, node.output_tensors[0].shape)
+            for node in layer._inbound_nodes]
+
+
 def forward_flops(model):
     """Multiply-adds x 2 of one image's forward pass through the convolutions and dense layers.
 
-    Counted from each layer's weights and output shape; elementwise work (activations,
-    normalisation, softmax) is left out, as it is small beside them.
+    Counted from each layer's weights and the output shape of each of its calls; elementwise
+    work (activations, normalisation, softmax) is left out, as it is small beside them.
     """
     total = 0
     for layer in _layers(model):
@@ -189,10 +197,10 @@ def forward_flops(model):
         kernel = getattr(layer, "kernel", None)
         if kernel is None:
             continue
-        out_positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
         per_position = int(np.prod(kernel.shape))
-        if kind == "Conv2DTranspose":
-            # Each input position scatters through the whole kernel.
-            out_positions = int(np.prod(layer.input.shape[1:-1]))
-        total += 2 * out_positions * per_position
+        for input_shape, output_shape in _call_shapes(layer):
+            # A transposed convolution scatters each input position through the whole kernel.
+            shape = input_shape if kind == "Conv2DTranspose" else output_shape
+            positions = int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+            total += 2 * positions * per_position
     return total
