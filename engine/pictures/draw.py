@@ -223,7 +223,7 @@ def points_grid(path, images, stage_xy, gt, names, title=None, stage_label="stag
         tiles = [Tile(_box_tile(context, r))] if context is not None else []
         rows.append(tiles + [Tile(rgb, xy[r], g, names,
                                   profiles=None if stage_profiles is None else
-                                  _profiles_row(stage_profiles[s], r))
+                                  stage_profiles[s].row(r))
                              for s, xy in enumerate(stages)])
     return _write_rows(path, columns, rows, row_labels, title, (True, gt is not None))
 
@@ -253,7 +253,7 @@ def keypoint_stages(path, images, stage_maps, stage_xy, gt, name, title=None,
                           overlay(rgb, normalise_map(stage_maps[c][r])),
                           xy[r], g, [name], label=False, error="error",
                           profiles=None if stage_profiles is None else
-                          _profiles_row(stage_profiles[c], r))
+                          stage_profiles[c].row(r))
                      for c, xy in enumerate(stages)])
     return _write_rows(path, [f"{c}: {name}" for c in columns], rows, row_labels, title,
                        (True, truth is not None))
@@ -318,11 +318,6 @@ def _write_rows(path, columns, rows, row_labels, title, legend):
                 row_label(ax, row_labels[r])
     save_figure(grid.fig, path)
     return path
-
-
-def _profiles_row(profiles, r):
-    """Row r of batched profiles.Profiles."""
-    return Profiles(profiles.px[r], profiles.py[r], profiles.pixels)
 
 
 CONTEXT_COLUMN = "first stage's box"

@@ -24,6 +24,10 @@ class Profiles:
     py: np.ndarray
     pixels: np.ndarray
 
+    def row(self, r):
+        """Image r's distributions, of batched ones (px, py (N, K, B))."""
+        return Profiles(self.px[r], self.py[r], self.pixels)
+
 
 def draw_profiles(ax, size, profiles):
     """Each keypoint's x distribution along the bottom and y distribution along the left."""

@@ -81,7 +81,6 @@ def draw_keypoints(codec, path, image, outputs, names, title=None):
         return None
     xy, _ = codec.decode(outputs)
     if maps is None:
-        last = profiles[-1]
         return draw.keypoint_panel(path, image, None, names, pred_xy=xy[0], title=title,
-                                   profiles=Profiles(last.px[0], last.py[0], last.pixels))
+                                   profiles=profiles[-1].row(0))
     return draw.keypoint_panel(path, image, maps[-1][0], names, pred_xy=xy[0], title=title)
