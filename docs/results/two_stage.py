@@ -36,14 +36,8 @@ def run_name(category, suffix, seed):
 
 
 def forward_gflops(run):
-    from engine.plugin import models
-    cfg = json.loads((run / "config.json").read_text())
-    total = 0.0
-    for config in [cfg] + ([json.loads((Path(cfg["first_stage"]) / "config.json").read_text())]
-                           if cfg.get("first_stage") else []):
-        model, _ = models.build_uncompiled(config)
-        total += models.forward_flops(model)
-    return total / 1e9
+    from engine.comparison.scores import config_flops
+    return config_flops(json.loads((run / "config.json").read_text())) / 1e9
 
 
 def gap_by_box(run):

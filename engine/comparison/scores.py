@@ -53,9 +53,15 @@ def rescore(run, train, val, layout):
 
 def first_stage_flops(cfg):
     """The forward FLOPs per image of a second stage's first stage."""
-    first = RunDir(cfg["first_stage"]).read_config()
-    model, _ = models.build_uncompiled(first)
-    return models.forward_flops(model)
+    return config_flops(RunDir(cfg["first_stage"]).read_config())
+
+
+def config_flops(cfg):
+    """The forward FLOPs per image of the run `cfg` configures, its model built untrained
+    (the count does not depend on weights); a second stage's include its first stage's."""
+    model, _ = models.build_uncompiled({**cfg, "weights": "none"})
+    flops = models.forward_flops(model)
+    return flops + first_stage_flops(cfg) if cfg.get("first_stage") else flops
 
 
 def with_curve(result, xy, prediction, val, names):
