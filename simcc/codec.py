@@ -28,7 +28,7 @@ import numpy as np
 from keras import ops
 
 from engine.plugin.codec import Codec, stage_arrays
-from engine.plugin.heatmaps import ABSENT
+from engine.plugin.heatmaps import ABSENT, target_weights
 
 
 class SimCCCodec(Codec):
@@ -66,9 +66,8 @@ class SimCCCodec(Codec):
         gauss = tf.exp(-tf.square(grid[None, None, :] - centre[:, :, None])
                        / (2.0 * self.sigma ** 2))                            # (K, 2, B)
         labels = tf.nn.softmax(self.beta * gauss, axis=-1)
-        edge = self.input_size - 0.5
-        inside = tf.reduce_all((keypoints[:, :2] >= -0.5) & (keypoints[:, :2] < edge), axis=1)
-        valid = (keypoints[:, 2] >= 0) & inside
+        # The heatmaps' rule for a target (present, and inside), on a grid of bins.
+        valid = target_weights(keypoints, self.bins, 1.0 / self.split) > 0
         labels = tf.reshape(labels, (-1, 2 * self.bins))
         return tf.where(valid[:, None], labels, ABSENT)
 
@@ -133,8 +132,8 @@ class SimCCCodec(Codec):
         bins = ops.arange(self.bins, dtype="float32")
         index = ops.min(ops.where(z >= peak, bins, float(self.bins)), axis=-1)  # (N, K, 2)
         prob = 1.0 / ops.sum(ops.exp(z - peak), axis=-1)                         # (N, K, 2)
-        xy = (index + 0.5) / self.split - 0.5
-        return ops.concatenate([xy, ops.min(prob, axis=-1, keepdims=True)], axis=-1)
+        return ops.concatenate([self.to_pixels(index), ops.min(prob, axis=-1, keepdims=True)],
+                               axis=-1)
 
 
 def make_codec(cfg, num_keypoints):
