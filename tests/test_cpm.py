@@ -110,6 +110,17 @@ def test_unknown_backbone():
         build_model(K, {**TINY, "backbone": "mobilenet"})
 
 
+def test_imagenet_normalization_is_torch_mode_and_saves():
+    """(x - mean) / std per RGB channel, on an image that is not square, and the layer
+    comes back from its saved config."""
+    image = np.random.default_rng(0).random((2, 5, 7, 3)).astype(np.float32)
+    expected = (image - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    layer = backbones.imagenet_normalization("norm")
+    np.testing.assert_allclose(np.asarray(layer(image)), expected, rtol=1e-6, atol=1e-6)
+    again = keras.layers.deserialize(keras.layers.serialize(layer))
+    np.testing.assert_array_equal(np.asarray(again(image)), np.asarray(layer(image)))
+
+
 @pytest.mark.parametrize("name", ["vgg16", "resnet50"])
 def test_application_trunks_are_stride_8(name):
     inputs = keras.Input((64, 64, 3))

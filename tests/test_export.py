@@ -84,6 +84,22 @@ def test_each_format_round_trips_in_its_own_runtime(exported, fmt, decode, name)
         np.testing.assert_allclose(got, last, atol=export.RAW_TOLERANCE * np.abs(last).max())
 
 
+def test_the_onnx_file_normalises_the_image_on_rows(exported):
+    """The input's (x - mean) / std multiplies and adds constants a whole row long (64 px x 3
+    channels), never 3 long: onnxruntime broadcasts those element by element on one core
+    (docs/BENCHMARKS.md, "the input's normalisation")."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(exported[1]["onnx"][0])).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    lengths = [constants[name].shape[-1] for node in graph.node
+               if node.op_type in ("Mul", "Add", "Sub", "Div")
+               for name in node.input if name in constants and constants[name].ndim]
+    assert 3 not in lengths
+    assert lengths.count(64 * 3) == 2  # the scale and the offset
+
+
 def test_decoded_keypoints_are_predicts(exported, tmp_path):
     """The ONNX file's keypoints, mapped to original pixels, are the rows `predict` writes
     for the same images."""
