@@ -56,9 +56,9 @@ class ChannelAffine(layers.Layer):
     Computed on the image's rows, (B, H, W * C) against constants W * C long: onnxruntime
     broadcasts a C-long constant over a trailing axis of 3 element by element, on one
     core, which made exported models up to a quarter slower (docs/BENCHMARKS.md, "the
-    input's normalisation"). The
-    numbers are constants of the graph (a Normalization layer's tensors would become
-    extra inputs that an exported ONNX file cannot feed), and there are no weights.
+    input's normalisation"). The numbers are constants of the graph (a Normalization
+    layer's tensors would become extra inputs that an exported ONNX file cannot feed),
+    and there are no weights, so checkpoints are unchanged.
     """
 
     def __init__(self, scale, offset, **kwargs):
