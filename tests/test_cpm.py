@@ -19,7 +19,6 @@ def model():
     return build_model(K, TINY)
 
 
-
 def test_outputs_are_six_softmax_maps(model):
     assert list(model.output_names) == [f"stage{t}" for t in range(1, 7)]
     out = model.predict(random_images(2), verbose=0)

@@ -23,7 +23,6 @@ def model():
     return build_model(K, TINY)
 
 
-
 def _np(x):
     return keras.ops.convert_to_numpy(x)
 

@@ -15,7 +15,6 @@ TINY = {**presets.resolve("tiny", "hrnet"), "weights": "none"}
 CPU = {**presets.resolve("cpu", "hrnet"), "weights": "none"}
 
 
-
 def test_one_output_per_branch_all_at_stride_4_in_float32():
     keras.utils.set_random_seed(0)
     net = build_model(K, CPU)

@@ -13,7 +13,6 @@ TINY = {"input_size": 64, "backbone": "simple", "width": 8, "stages": 1, "box": 
         "weights": "none"}
 
 
-
 def _only(outputs):
     """The one output, whether Keras hands back a bare array or a list of one."""
     if isinstance(outputs, (list, tuple)):

@@ -16,7 +16,6 @@ K = 4
 TINY = {**presets.resolve("tiny", "simcc"), "weights": "none"}
 
 
-
 def test_one_float32_output_of_x_then_y_bins_at_half_a_pixel():
     keras.utils.set_random_seed(0)
     net = build_model(K, TINY)

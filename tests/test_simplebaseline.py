@@ -14,7 +14,6 @@ K = 4
 TINY = {**presets.resolve("tiny", "simplebaseline"), "weights": "none"}
 
 
-
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
