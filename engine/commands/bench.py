@@ -210,17 +210,13 @@ def exported_rates(cfg, formats):
     `export --decode` writes it (image in, keypoints out), run by each format's runtime on
     this machine's CPU, at each of EXPORT_BATCHES. The model is untrained: its speed does
     not depend on its weights."""
-    import keras
     from engine.inference import exported
 
     for fmt in formats:
         exported.check_packages(fmt)
-    keras.utils.set_random_seed(0)
-    model, codec = models.build_uncompiled(cfg)
-    net = exported.exportable(model, codec, decode=True)
+    net, model = exported.untrained(cfg)
     size = int(cfg["input_size"])
     rng = np.random.default_rng(0)
-    net(np.zeros((1, size, size, 3), np.float32))  # Keras exports only a model once called
     rates = {}
     with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp:
         for fmt in formats:

@@ -1,7 +1,7 @@
 """A model as a file other runtimes load: the graph to export (the last stage, or its decoded
 keypoints), Keras' export to each format, the format's own runtime, and the file's speed in it.
 
-    model [+ codec.decode_graph] → exportable → write (SavedModel; ONNX through tf2onnx; LiteRT
+    model [+ codec.decode_graph] → exportable (untrained: a preset's) → write (SavedModel; ONNX through tf2onnx; LiteRT
     through TFLiteConverter) → runtime(fmt, path)(images) → outputs; throughput → images/s
 
 `run.py export` writes and checks a trained run's file; `run.py bench --exported` times a
@@ -46,6 +46,22 @@ def exportable(model, codec, decode):
         output = DecodeKeypoints(name="keypoints", dtype="float32")(output)
     # One input tensor, not a list of one: the exported signature then takes the image.
     return keras.Model(model.inputs[0], output, name="exported")
+
+
+def untrained(cfg):
+    """(network, model): the config's model built from seed 0 with no training, and the
+    network `export --decode` would write of it (image in, keypoints out), called once on
+    zeros because Keras exports only a model that has been called. For timing: a file's
+    speed does not depend on its weights."""
+    import keras
+    from engine.plugin import models
+
+    keras.utils.set_random_seed(0)
+    model, codec = models.build_uncompiled(cfg)
+    net = exportable(model, codec, decode=True)
+    size = int(cfg["input_size"])
+    net(np.zeros((1, size, size, 3), np.float32))
+    return net, model
 
 
 def check_packages(fmt):
